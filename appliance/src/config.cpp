@@ -1,0 +1,688 @@
+// berth.yaml → Config. The schema below is the one place a key is declared (name, form,
+// range, doc, where its value goes); the parser only walks the YAML document and hands each
+// scalar to the schema. Module defaults are not repeated here: they live in the module config
+// structs, and a key's `show` renders whatever value a Config holds, defaults included.
+// This file is not where settings are used; it only checks them and fills the structs.
+#include "berth/appliance/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace berth::appliance {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::string_view_literals;
+
+enum class Kind {
+  choice,    // one word from a fixed list
+  path,      // a filesystem path, resolved against the config file's directory
+  endpoint,  // HOST:PORT
+  integer,   // a whole number in [min, max]
+  size,      // bytes, with an optional B/KiB/MiB/GiB/KB/MB/GB suffix, in [min, max]
+  duration,  // seconds, written as 90, 30s, 5m, 1h or 1h30m, in [min, max]
+};
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint>;
+
+struct Key {
+  std::string_view name;  // dotted path in the YAML document, e.g. "server.listen"
+  Kind kind;
+  std::int64_t min = 0;  // integer, size and duration only (bytes, seconds)
+  std::int64_t max = 0;
+  std::span<std::string_view const> choices = {};  // choice only
+  std::string_view doc;  // one line; the packaged berth.yaml says the same at more length
+  void (*store)(Config&, Value const&);
+  std::string (*show)(Config const&);
+};
+
+constexpr std::array<std::string_view, 7> log_levels{"trace", "debug",    "info", "warn",
+                                                     "error", "critical", "off"};
+
+constexpr std::int64_t kib = 1024;
+constexpr std::int64_t mib = 1024 * kib;
+constexpr std::int64_t minute = 60;
+constexpr std::int64_t hour = 60 * minute;
+
+std::string format_size(std::int64_t bytes) {
+  for (auto [unit, factor] : {std::pair{"GiB"sv, mib * kib}, {"MiB"sv, mib}, {"KiB"sv, kib}}) {
+    if (bytes != 0 && bytes % factor == 0)
+      return std::to_string(bytes / factor) + std::string(unit);
+  }
+  return std::to_string(bytes) + "B";
+}
+
+std::string format_duration(std::int64_t seconds) {
+  if (seconds == 0) return "0s";
+  std::string text;
+  if (seconds >= hour) text += std::to_string(seconds / hour) + "h";
+  if (seconds % hour >= minute) text += std::to_string(seconds % hour / minute) + "m";
+  if (seconds % minute != 0) text += std::to_string(seconds % minute) + "s";
+  return text;
+}
+
+std::string format_endpoint(std::string const& host, std::uint16_t port) {
+  bool const ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::int64_t as_number(Value const& value) { return std::get<std::int64_t>(value); }
+std::chrono::seconds as_seconds(Value const& value) {
+  return std::chrono::seconds{as_number(value)};
+}
+
+// The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
+// config_test checks that it does.
+std::array<Key, 10> const schema{{
+    {.name = "log.level",
+     .kind = Kind::choice,
+     .choices = log_levels,
+     .doc = "least severe message written to the log",
+     .store = [](Config& c, Value const& v) { c.log_level = std::get<std::string>(v); },
+     .show = [](Config const& c) { return c.log_level; }},
+    {.name = "server.header_timeout",
+     .kind = Kind::duration,
+     .min = 1,
+     .max = hour,
+     .doc = "time a client has to send a whole request line and headers",
+     .store = [](Config& c, Value const& v) { c.server.header_timeout = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.server.header_timeout.count()); }},
+    {.name = "server.idle_timeout",
+     .kind = Kind::duration,
+     .min = 1,
+     .max = 24 * hour,
+     .doc = "a keep-alive connection with no request for this long is closed",
+     .store = [](Config& c, Value const& v) { c.server.idle_timeout = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.server.idle_timeout.count()); }},
+    {.name = "server.io_timeout",
+     .kind = Kind::duration,
+     .min = 1,
+     .max = hour,
+     .doc = "a body read or write making no progress for this long is aborted",
+     .store = [](Config& c, Value const& v) { c.server.io_timeout = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.server.io_timeout.count()); }},
+    {.name = "server.listen",
+     .kind = Kind::endpoint,
+     .doc = "HOST:PORT the HTTP front door listens on; port 0 picks a free port",
+     .store =
+         [](Config& c, Value const& v) {
+           c.server.host = std::get<Endpoint>(v).host;
+           c.server.port = std::get<Endpoint>(v).port;
+         },
+     .show = [](Config const& c) { return format_endpoint(c.server.host, c.server.port); }},
+    {.name = "server.max_header_bytes",
+     .kind = Kind::size,
+     .min = kib,
+     .max = mib,
+     .doc = "largest request line plus headers; a larger request head gets 431",
+     .store =
+         [](Config& c, Value const& v) {
+           c.server.max_header_bytes = static_cast<std::uint32_t>(as_number(v));
+         },
+     .show = [](Config const& c) { return format_size(c.server.max_header_bytes); }},
+    {.name = "server.shutdown_grace",
+     .kind = Kind::duration,
+     .min = 0,
+     .max = hour,
+     .doc = "how long in-flight requests may run on after SIGTERM",
+     .store = [](Config& c, Value const& v) { c.server.shutdown_grace = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.server.shutdown_grace.count()); }},
+    {.name = "server.threads",
+     .kind = Kind::integer,
+     .min = 0,
+     .max = 256,
+     .doc = "I/O threads; 0 means one per CPU",
+     .store = [](Config& c,
+                 Value const& v) { c.server.threads = static_cast<unsigned>(as_number(v)); },
+     .show =
+         [](Config const& c) {
+           return c.server.threads == 0 ? std::string("auto") : std::to_string(c.server.threads);
+         }},
+    {.name = "volumes.backup",
+     .kind = Kind::path,
+     .doc = "backup volume: snapshots and WAL archive, a second disk in production",
+     .store = [](Config& c, Value const& v) { c.backup = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return c.backup.string(); }},
+    {.name = "volumes.primary",
+     .kind = Kind::path,
+     .doc = "primary volume: registry storage, PostgreSQL data, secrets",
+     .store = [](Config& c, Value const& v) { c.primary = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return c.primary.string(); }},
+}};
+
+Key const* find_key(std::string_view name) {
+  auto const found =
+      std::find_if(schema.begin(), schema.end(), [&](Key const& key) { return key.name == name; });
+  return found == schema.end() ? nullptr : &*found;
+}
+
+std::string join(std::vector<std::string> const& words) {
+  std::string text;
+  for (auto const& word : words) text += (text.empty() ? "" : ", ") + word;
+  return text;
+}
+
+// The names directly below `section` ("" is the top level), sorted, each once: both leaves
+// ("listen") and sub-sections ("server").
+std::vector<std::string> children_of(std::string_view section) {
+  std::vector<std::string> names;
+  for (auto const& key : schema) {
+    std::string_view rest = key.name;
+    if (!section.empty()) {
+      if (!(rest.starts_with(section) && rest.size() > section.size() &&
+            rest[section.size()] == '.'))
+        continue;
+      rest.remove_prefix(section.size() + 1);
+    }
+    names.emplace_back(rest.substr(0, rest.find('.')));
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+bool is_section(std::string_view name) { return !children_of(name).empty(); }
+
+std::string known_keys_under(std::string_view section) {
+  return "known keys under " +
+         (section.empty() ? std::string("the top level") : std::string(section)) + ": " +
+         join(children_of(section));
+}
+
+// Whole-string unsigned decimal: no sign, no spaces, no trailing characters, no overflow.
+std::optional<std::int64_t> parse_unsigned(std::string_view text) {
+  std::int64_t number = 0;
+  if (text.empty() || text.front() == '-') return std::nullopt;
+  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return number;
+}
+
+std::optional<std::int64_t> parse_integer(std::string_view text) {
+  std::int64_t number = 0;
+  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return number;
+}
+
+// Splits "16KiB" into 16 and "KiB"; the number part may be all there is.
+std::optional<std::pair<std::int64_t, std::string_view>> split_number(std::string_view text) {
+  auto const digits =
+      std::find_if(text.begin(), text.end(), [](char ch) { return ch < '0' || ch > '9'; }) -
+      text.begin();
+  auto const number = parse_unsigned(text.substr(0, static_cast<std::size_t>(digits)));
+  if (!number) return std::nullopt;
+  return std::pair{*number, text.substr(static_cast<std::size_t>(digits))};
+}
+
+// Binary units (KiB = 1024) because header limits are compared with buffer sizes; the SI
+// spellings (KB = 1000) are accepted as well so that "16KB" does not silently mean 16 KiB.
+std::optional<std::int64_t> parse_size(std::string_view text) {
+  static constexpr std::array<std::pair<std::string_view, std::int64_t>, 9> units{{
+      {"", 1},
+      {"B", 1},
+      {"KiB", kib},
+      {"MiB", mib},
+      {"GiB", mib * kib},
+      {"KB", 1000},
+      {"kB", 1000},
+      {"MB", 1000 * 1000},
+      {"GB", 1000 * 1000 * 1000},
+  }};
+  auto const split = split_number(text);
+  if (!split) return std::nullopt;
+  auto const [number, suffix] = *split;
+  for (auto const& [unit, factor] : units) {
+    if (suffix != unit) continue;
+    if (number > std::numeric_limits<std::int64_t>::max() / factor) return std::nullopt;
+    return number * factor;
+  }
+  return std::nullopt;
+}
+
+// "90" (seconds), or number+unit parts with units h, m, s, each at most once and in that
+// order: "30s", "5m", "1h30m". Days are left out on purpose: no timeout here needs them.
+std::optional<std::int64_t> parse_duration(std::string_view text) {
+  if (auto const plain = parse_unsigned(text)) return plain;
+  static constexpr std::array<std::pair<char, std::int64_t>, 3> units{
+      {{'h', hour}, {'m', minute}, {'s', 1}}};
+  std::int64_t total = 0;
+  std::size_t unit_idx = 0;
+  while (!text.empty()) {
+    auto const split = split_number(text);
+    if (!split || split->second.empty()) return std::nullopt;
+    auto [number, rest] = *split;
+    while (unit_idx < units.size() && units[unit_idx].first != rest.front()) ++unit_idx;
+    if (unit_idx == units.size()) return std::nullopt;
+    auto const factor = units[unit_idx++].second;
+    if (number > (std::numeric_limits<std::int64_t>::max() - total) / factor) return std::nullopt;
+    total += number * factor;
+    text = rest.substr(1);
+  }
+  return total;
+}
+
+// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. A last label
+// of only digits is refused so that a mistyped address such as 10.0.0.256 is not taken as a name.
+bool is_hostname(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  std::string_view last_label;
+  for (std::size_t start = 0; start <= host.size();) {
+    auto const end = std::min(host.find('.', start), host.size());
+    auto const label = host.substr(start, end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (char ch : label) {
+      bool const alnum =
+          (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+      if (!alnum && ch != '-') return false;
+    }
+    last_label = label;
+    start = end + 1;
+  }
+  return !std::all_of(last_label.begin(), last_label.end(),
+                      [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+bool is_address(int family, std::string const& host) {
+  std::array<unsigned char, sizeof(in6_addr)> buffer{};
+  return ::inet_pton(family, host.c_str(), buffer.data()) == 1;
+}
+
+std::optional<Endpoint> parse_endpoint(std::string_view text) {
+  std::string host;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    auto const close = text.find(']');
+    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") return std::nullopt;
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+    if (!is_address(AF_INET6, host)) return std::nullopt;
+  } else {
+    auto const colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (host.empty()) host = "0.0.0.0";
+    if (!is_address(AF_INET, host) && !is_hostname(host)) return std::nullopt;
+  }
+  auto const port = parse_unsigned(port_text);
+  if (!port || *port > 65535) return std::nullopt;
+  return Endpoint{host, static_cast<std::uint16_t>(*port)};
+}
+
+// Advice for a listen address that did not parse, when the likely mistake is recognisable.
+std::string endpoint_hint(std::string_view text) {
+  if (parse_unsigned(text))
+    return "HINT: write \":" + std::string(text) +
+           "\" for all interfaces or \"127.0.0.1:" + std::string(text) + "\" for loopback only";
+  if (!text.starts_with('[') && std::count(text.begin(), text.end(), ':') > 1) {
+    return "HINT: put an IPv6 address in brackets and quote it, e.g. \"[::1]:5000\"";
+  }
+  auto const colon = text.rfind(':');
+  if (colon != std::string_view::npos) {
+    auto const port = split_number(text.substr(colon + 1));
+    if (port && port->second.empty() && port->first > 65535)
+      return "HINT: the port must be from 0 to 65535 (0 picks a free port)";
+  }
+  return {};
+}
+
+std::string expected_form(Key const& key) {
+  switch (key.kind) {
+    case Kind::choice: {
+      std::vector<std::string> words(key.choices.begin(), key.choices.end());
+      return "one of " + join(words);
+    }
+    case Kind::path: return "a path";
+    case Kind::endpoint: return "HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000)";
+    case Kind::integer:
+      return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
+    case Kind::size:
+      return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " +
+             format_size(key.max) + ")";
+    case Kind::duration:
+      return "a duration like 30s, 5m or 1h (from " + format_duration(key.min) + " to " +
+             format_duration(key.max) + ")";
+  }
+  return {};
+}
+
+std::optional<std::int64_t> within(Key const& key, std::optional<std::int64_t> number) {
+  if (!number || *number < key.min || *number > key.max) return std::nullopt;
+  return number;
+}
+
+std::optional<Value> parse_value(Key const& key, std::string const& text,
+                                 fs::path const& base_dir) {
+  switch (key.kind) {
+    case Kind::choice:
+      if (std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end())
+        return std::nullopt;
+      return Value{text};
+    case Kind::path:
+      if (text.empty()) return std::nullopt;
+      return Value{(base_dir / text).lexically_normal()};
+    case Kind::endpoint:
+      if (auto endpoint = parse_endpoint(text)) return Value{std::move(*endpoint)};
+      return std::nullopt;
+    case Kind::integer:
+      if (auto number = within(key, parse_integer(text))) return Value{*number};
+      return std::nullopt;
+    case Kind::size:
+      if (auto number = within(key, parse_size(text))) return Value{*number};
+      return std::nullopt;
+    case Kind::duration:
+      if (auto number = within(key, parse_duration(text))) return Value{*number};
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// How a value is named after "got": numbers bare, other text quoted.
+std::string describe_scalar(std::string const& text) {
+  if (parse_integer(text)) return text;
+  std::string quoted = "\"";
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') quoted += '\\';
+    if (ch == '\n') {
+      quoted += "\\n";
+      continue;
+    }
+    quoted += ch;
+  }
+  return quoted + "\"";
+}
+
+// How a node is named after "got": scalars as above, collections by kind.
+std::string describe_node(YAML::Node const& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Scalar: return describe_scalar(node.Scalar());
+    default: return "an empty value";
+  }
+}
+
+// "KEY: expected FORM, got VALUE", with advice when the mistake in `scalar` is recognisable.
+std::string value_problem(Key const& key, std::string const& got,
+                          std::optional<std::string_view> scalar) {
+  std::string problem = std::string(key.name) + ": expected " + expected_form(key) + ", got " + got;
+  if (key.kind == Kind::endpoint && scalar) {
+    if (auto const hint = endpoint_hint(*scalar); !hint.empty()) problem += "\n" + hint;
+  }
+  return problem;
+}
+
+// Levenshtein distance, for "did you mean".
+std::size_t edit_distance(std::string_view from, std::string_view to) {
+  std::vector<std::size_t> row(to.size() + 1);
+  for (std::size_t col = 0; col <= to.size(); ++col) row[col] = col;
+  for (std::size_t from_idx = 1; from_idx <= from.size(); ++from_idx) {
+    std::size_t diagonal = row[0];
+    row[0] = from_idx;
+    for (std::size_t to_idx = 1; to_idx <= to.size(); ++to_idx) {
+      std::size_t const above = row[to_idx];
+      std::size_t const cost = from[from_idx - 1] == to[to_idx - 1] ? 0 : 1;
+      row[to_idx] = std::min({above + 1, row[to_idx - 1] + 1, diagonal + cost});
+      diagonal = above;
+    }
+  }
+  return row[to.size()];
+}
+
+std::string_view last_segment(std::string_view name) { return name.substr(name.rfind('.') + 1); }
+
+// The known key or section most like `unknown`, comparing whole dotted names (a typo) and
+// last segments (a key put in the wrong section), or "" when nothing is close.
+std::string closest_known(std::string const& unknown) {
+  std::vector<std::string> candidates;
+  for (auto const& key : schema) {
+    candidates.emplace_back(key.name);
+    candidates.emplace_back(key.name.substr(0, key.name.find('.')));
+  }
+  std::string best;
+  // One edit per three letters, at least one: "servr" finds "server", "foo" finds nothing.
+  std::size_t best_distance = std::max<std::size_t>(1, last_segment(unknown).size() / 3) + 1;
+  for (auto const& candidate : candidates) {
+    auto const distance = std::min(edit_distance(unknown, candidate),
+                                   edit_distance(last_segment(unknown), last_segment(candidate)));
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+class DocumentReader {
+public:
+  DocumentReader(std::string display_name, fs::path base_dir, Config& config)
+      : display_name_(std::move(display_name)), base_dir_(std::move(base_dir)), config_(config) {}
+
+  void read_root(YAML::Node const& root) {
+    if (root.IsNull()) return;  // empty, or only comments: all defaults
+    if (!root.IsMap()) {
+      fail(root.Mark(), "expected a map at the top level (" + known_keys_under("") + "), got " +
+                            describe_node(root));
+    }
+    read_section(root, "");
+  }
+
+  [[noreturn]] void fail(YAML::Mark const& mark, std::string const& problem) const {
+    if (mark.is_null()) throw ConfigError(display_name_ + ": " + problem);
+    throw ConfigError(display_name_ + ":" + std::to_string(mark.line + 1) + ":" +
+                      std::to_string(mark.column + 1) + ": " + problem);
+  }
+
+private:
+  void read_section(YAML::Node const& map, std::string const& section) {
+    // yaml-cpp keeps every entry of a mapping but lookups find the first, so a repeated key
+    // would be silently ignored; catch it while walking.
+    std::map<std::string, int> seen_on_line;
+    for (auto const& entry : map) {
+      YAML::Node const& key_node = entry.first;
+      YAML::Node const& value = entry.second;
+      if (!key_node.IsScalar())
+        fail(key_node.Mark(), "expected a key name, got " + describe_node(key_node));
+      std::string const name =
+          section.empty() ? key_node.Scalar() : section + "." + key_node.Scalar();
+
+      auto const [previous, inserted] = seen_on_line.emplace(name, key_node.Mark().line + 1);
+      if (!inserted) {
+        fail(key_node.Mark(), "duplicate key \"" + name + "\" on lines " +
+                                  std::to_string(previous->second) + " and " +
+                                  std::to_string(key_node.Mark().line + 1));
+      }
+
+      // A dotted key written flat ("server.listen: x") would otherwise match the schema and
+      // dodge the duplicate check against the nested form.
+      bool const flat_dotted = key_node.Scalar().find('.') != std::string::npos;
+      if (Key const* key = flat_dotted ? nullptr : find_key(name)) {
+        read_leaf(*key, key_node, value);
+      } else if (!flat_dotted && is_section(name)) {
+        if (value.IsNull()) continue;  // "server:" with every key commented out
+        if (!value.IsMap()) {
+          fail(value.Mark(), name + ": expected a map (" + known_keys_under(name) + "), got " +
+                                 describe_node(value));
+        }
+        read_section(value, name);
+      } else {
+        std::string problem = "unknown key \"" + name + "\" (" + known_keys_under(section) + ")";
+        if (flat_dotted) {
+          problem +=
+              "\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
+              "indented \"listen:\" below it";
+        } else if (auto const suggestion = closest_known(name); !suggestion.empty()) {
+          problem += "\nHINT: did you mean " + suggestion + "?";
+        }
+        fail(key_node.Mark(), problem);
+      }
+    }
+  }
+
+  void read_leaf(Key const& key, YAML::Node const& key_node, YAML::Node const& value) {
+    // An empty value's mark points past it, at the next line; the key is the better place.
+    auto const mark = value.IsNull() ? key_node.Mark() : value.Mark();
+    std::optional<Value> parsed;
+    if (value.IsScalar()) parsed = parse_value(key, value.Scalar(), base_dir_);
+    if (!parsed) {
+      auto const scalar =
+          value.IsScalar() ? std::optional<std::string_view>(value.Scalar()) : std::nullopt;
+      fail(mark, value_problem(key, describe_node(value), scalar));
+    }
+    key.store(config_, *parsed);
+  }
+
+  std::string display_name_;
+  fs::path base_dir_;
+  Config& config_;
+};
+
+// Reads the whole file with POSIX calls so that the failure carries errno (iostreams lose it,
+// and opening a directory "succeeds" with them).
+std::string read_file(fs::path const& file) {
+  auto const fail = [&](int error) {
+    std::string message = "cannot read config " + file.string() + ": " + std::strerror(error);
+    if (error == ENOENT) {
+      message += "\nHINT: check the path given by --config or BERTH_CONFIG";
+    } else if (error == EACCES) {
+      message += "\nHINT: make the file readable by the user berth runs as";
+    } else {
+      message += "\nHINT: the config must be a readable YAML file";
+    }
+    return ConfigError(message);
+  };
+  int const fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail(errno);
+  std::string text;
+  std::array<char, 8192> buffer{};
+  for (;;) {
+    auto const count = ::read(fd, buffer.data(), buffer.size());
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) {
+      int const error = errno;
+      ::close(fd);
+      throw fail(error);
+    }
+    if (count == 0) break;
+    text.append(buffer.data(), static_cast<std::size_t>(count));
+  }
+  ::close(fd);
+  return text;
+}
+
+bool file_exists(fs::path const& path) {
+  std::error_code ignored;
+  return fs::exists(path, ignored);
+}
+
+}  // namespace
+
+Config default_config() {
+  Config config;
+  derive_paths(config);
+  return config;
+}
+
+Config load_config(fs::path const& file) {
+  std::string const display_name = file.string();
+  std::string const text = read_file(file);
+  Config config;
+  config.source = fs::absolute(file).lexically_normal();
+  DocumentReader reader(display_name, config.source.parent_path(), config);
+
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (YAML::ParserException const& error) {
+    reader.fail(error.mark, "YAML syntax error: " + error.msg);
+  }
+  // A plain Load would silently ignore everything after a second "---"; a trailing "---"
+  // with nothing after it is harmless.
+  for (std::size_t document_idx = 1; document_idx < documents.size(); ++document_idx) {
+    if (!documents[document_idx].IsNull()) {
+      reader.fail(documents[document_idx].Mark(), "expected one YAML document, found a second one");
+    }
+  }
+  if (!documents.empty()) reader.read_root(documents.front());
+
+  derive_paths(config);
+  return config;
+}
+
+void set_option(Config& config, std::string const& key_name, std::string const& value,
+                std::string const& origin) {
+  Key const* key = find_key(key_name);
+  if (key == nullptr) throw ConfigError(origin + ": unknown key \"" + key_name + "\"");
+  auto const parsed = parse_value(*key, value, fs::current_path());
+  if (!parsed)
+    throw ConfigError(origin + ": " + value_problem(*key, describe_scalar(value), value));
+  key->store(config, *parsed);
+}
+
+void derive_paths(Config& config) {
+  config.registry.root = config.primary / "registry";
+  config.postgres.data_dir = config.primary / "postgres";
+  config.postgres.socket_dir = config.primary / "run";
+  config.snapshots.volume = config.backup;
+}
+
+std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit_path) {
+  auto const must_exist = [](fs::path const& path, std::string_view given_by) {
+    if (!file_exists(path)) {
+      throw ConfigError("config file " + path.string() + " does not exist (given by " +
+                        std::string(given_by) + ")");
+    }
+    return path;
+  };
+  if (explicit_path) return must_exist(*explicit_path, "--config");
+  if (char const* from_env = std::getenv("BERTH_CONFIG");
+      from_env != nullptr && *from_env != '\0') {
+    return must_exist(from_env, "BERTH_CONFIG");
+  }
+  for (fs::path candidate : {"./berth.dev.yaml", "/etc/berth/berth.yaml"}) {
+    if (file_exists(candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::string describe(Config const& config) {
+  std::string text =
+      "config=" +
+      (config.source.empty() ? std::string("built-in defaults") : config.source.string()) + "\n";
+  for (auto name : {"server.listen"sv, "volumes.primary"sv, "volumes.backup"sv, "log.level"sv,
+                    "server.threads"sv}) {
+    text += std::string(name) + "=" + find_key(name)->show(config) + "\n";
+  }
+  return text;
+}
+
+}  // namespace berth::appliance

@@ -1,0 +1,114 @@
+// `berth serve`, read top to bottom: each step says why it is there.
+#include "serve.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <sstream>
+#include <string>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "berth/core/log.hpp"
+#include "berth/core/version.hpp"
+#include "berth/proxy/server.hpp"
+#include "berth/registry/api.hpp"
+#include "systemd_notify.hpp"
+
+namespace berth::appliance {
+namespace {
+
+namespace fs = std::filesystem;
+
+void make_volume_directory(fs::path const& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw Error("cannot create directory " + dir.string() + ": " + ec.message() +
+                "\nHINT: check the volume is mounted and writable by the user berth runs as");
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, ec);
+}
+
+// An exclusive lock on the primary volume for as long as the process lives: two services on
+// one volume would corrupt each other's state.
+class VolumeLock {
+public:
+  explicit VolumeLock(fs::path const& file) {
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd_ < 0) throw Error("cannot open lock file " + file.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char holder[32] = {};
+      auto got = ::pread(fd_, holder, sizeof holder - 1, 0);
+      ::close(fd_);
+      throw Error("another berth serve is already running on this volume (lock " + file.string() +
+                  (got > 0 ? ", pid " + std::string(holder, static_cast<std::size_t>(got)) : std::string()) +
+                  ")\nHINT: stop it first (systemctl stop berth), or give this one another --data");
+    }
+    auto pid = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0)
+      logger("berth")->warn("cannot record pid in lock file {}", file.string());
+  }
+  ~VolumeLock() { ::close(fd_); }
+  VolumeLock(VolumeLock const&) = delete;
+  VolumeLock& operator=(VolumeLock const&) = delete;
+
+private:
+  int fd_ = -1;
+};
+
+bool is_loopback(std::string const& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+void add_health_route(proxy::Router& router) {
+  auto started = std::chrono::steady_clock::now();
+  router.add(proxy::Method::get, "/healthz", [started](proxy::Request const&) -> proxy::Reply {
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+    nlohmann::json status = {{"status", "ok"}, {"version", berth::version}, {"uptime_seconds", uptime.count()}};
+    auto response = proxy::json_response(200, status.dump() + "\n");
+    response.headers.set("Cache-Control", "no-store");
+    return response;
+  });
+}
+
+}  // namespace
+
+int serve(Config const& config) {
+  auto log = logger("berth");
+  log->info("starting berth {} pid={}", berth::version, ::getpid());
+  std::istringstream summary(describe(config));
+  for (std::string line; std::getline(summary, line);) log->info("config {}", line);
+
+  // Authentication arrives with the front door; until then only loopback may be served.
+  if (!is_loopback(config.server.host))
+    throw Error("refusing to serve on " + config.server.host + ":" + std::to_string(config.server.port) +
+                " without authentication\nHINT: listen on 127.0.0.1 (server.listen or --listen) until users "
+                "are configured");
+  log->warn("authentication is OFF: anyone who can reach {}:{} can use the registry (dev mode, loopback only)",
+            config.server.host, config.server.port);
+
+  // The volume layout exists before anything writes to it; the lock keeps a second instance out.
+  make_volume_directory(config.primary);
+  make_volume_directory(config.registry.root);
+  make_volume_directory(config.postgres.socket_dir);
+  VolumeLock lock(config.postgres.socket_dir / "berth.lock");
+
+  // Every module registers its routes before the first connection is accepted.
+  proxy::Router router;
+  add_health_route(router);
+  registry::add_routes(router, config.registry);
+
+  // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.
+  proxy::Server server(config.server, std::move(router));
+  server.stop_on_signals();
+  server.on_stopping([] { notify_systemd("STOPPING=1"); });
+  notify_systemd("READY=1\nSTATUS=serving on " + server.local_address());
+  server.run();
+  log->info("berth stopped");
+  return 0;
+}
+
+}  // namespace berth::appliance

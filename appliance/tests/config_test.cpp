@@ -1,0 +1,707 @@
+// Tests of berth.yaml loading: every key, the exact operator-facing error messages, the order in
+// which the config file is looked for, and that the shipped example and dev configs are valid.
+// Each test writes its YAML into a fresh temp dir; none touches /etc or the real environment.
+#include "berth/appliance/config.hpp"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+namespace berth::appliance {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A directory under $TMPDIR that exists for one test and is removed with everything in it.
+class TempDir {
+public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "berth-config-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("cannot create temp dir: " + std::string(std::strerror(errno)));
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(TempDir const&) = delete;
+  TempDir& operator=(TempDir const&) = delete;
+
+  fs::path const& path() const { return path_; }
+
+  fs::path write(fs::path const& name, std::string_view text) const {
+    auto const file = path_ / name;
+    fs::create_directories(file.parent_path());
+    std::ofstream(file, std::ios::binary) << text;
+    return file;
+  }
+
+private:
+  fs::path path_;
+};
+
+// Sets or unsets an environment variable for one scope, then puts the old value back.
+class ScopedEnv {
+public:
+  ScopedEnv(char const* name, char const* value) : name_(name) {
+    if (char const* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(ScopedEnv const&) = delete;
+  ScopedEnv& operator=(ScopedEnv const&) = delete;
+
+private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+// Changes the working directory for one scope.
+class ScopedCwd {
+public:
+  explicit ScopedCwd(fs::path const& dir) : old_(fs::current_path()) { fs::current_path(dir); }
+  ~ScopedCwd() {
+    std::error_code ignored;
+    fs::current_path(old_, ignored);
+  }
+  ScopedCwd(ScopedCwd const&) = delete;
+  ScopedCwd& operator=(ScopedCwd const&) = delete;
+
+private:
+  fs::path old_;
+};
+
+Config load_yaml(std::string_view yaml) {
+  TempDir dir;
+  return load_config(dir.write("berth.yaml", yaml));
+}
+
+// The ConfigError message for `file`, or "(no error)".
+std::string error_loading(fs::path const& file) {
+  try {
+    load_config(file);
+  } catch (ConfigError const& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+// The ConfigError message for `yaml`, with the temp file's path (which differs per run)
+// written as FILE; everything after it is compared exactly.
+std::string error_for(std::string_view yaml) {
+  TempDir dir;
+  auto const file = dir.write("berth.yaml", yaml);
+  auto message = error_loading(file);
+  if (message.starts_with(file.string())) message.replace(0, file.string().size(), "FILE");
+  return message;
+}
+
+std::string read_text(fs::path const& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Every leaf key of the schema, by its last name segment, as written in a YAML file.
+constexpr std::string_view leaf_keys[] = {
+    "level",          "primary",      "backup",     "listen",         "threads", "max_header_bytes",
+    "header_timeout", "idle_timeout", "io_timeout", "shutdown_grace",
+};
+
+TEST(Config, DefaultsAreTheDevelopmentSettings) {
+  auto const config = default_config();
+  EXPECT_TRUE(config.source.empty());
+  EXPECT_EQ(config.log_level, "info");
+  EXPECT_EQ(config.primary, "var");
+  EXPECT_EQ(config.backup, "var/backup");
+  EXPECT_EQ(config.server.host, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 5000);
+  EXPECT_EQ(config.server.threads, 0u);
+  EXPECT_EQ(config.server.max_header_bytes, 16u * 1024);
+  EXPECT_EQ(config.server.header_timeout, 30s);
+  EXPECT_EQ(config.server.idle_timeout, 120s);
+  EXPECT_EQ(config.server.io_timeout, 60s);
+  EXPECT_EQ(config.server.shutdown_grace, 25s);
+  EXPECT_EQ(config.registry.root, "var/registry");
+  EXPECT_EQ(config.postgres.data_dir, "var/postgres");
+  EXPECT_EQ(config.postgres.socket_dir, "var/run");
+  EXPECT_EQ(config.snapshots.volume, "var/backup");
+}
+
+TEST(Config, DerivePathsFollowsTheVolumes) {
+  Config config;
+  config.primary = "/data/berth";
+  config.backup = "/mnt/second-disk";
+  derive_paths(config);
+  EXPECT_EQ(config.registry.root, "/data/berth/registry");
+  EXPECT_EQ(config.postgres.data_dir, "/data/berth/postgres");
+  EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run");
+  EXPECT_EQ(config.snapshots.volume, "/mnt/second-disk");
+}
+
+TEST(Config, LoadsEveryKey) {
+  TempDir dir;
+  auto const file = dir.write("berth.yaml", R"(
+log:
+  level: debug
+volumes:
+  primary: /data/berth
+  backup: /mnt/backup
+server:
+  listen: 10.1.2.3:8080
+  threads: 8
+  max_header_bytes: 64KiB
+  header_timeout: 10s
+  idle_timeout: 2m
+  io_timeout: 59m30s
+  shutdown_grace: 0
+)");
+  auto const config = load_config(file);
+  EXPECT_EQ(config.source, file);
+  EXPECT_EQ(config.log_level, "debug");
+  EXPECT_EQ(config.primary, "/data/berth");
+  EXPECT_EQ(config.backup, "/mnt/backup");
+  EXPECT_EQ(config.server.host, "10.1.2.3");
+  EXPECT_EQ(config.server.port, 8080);
+  EXPECT_EQ(config.server.threads, 8u);
+  EXPECT_EQ(config.server.max_header_bytes, 64u * 1024);
+  EXPECT_EQ(config.server.header_timeout, 10s);
+  EXPECT_EQ(config.server.idle_timeout, 120s);
+  EXPECT_EQ(config.server.io_timeout, 3570s);
+  EXPECT_EQ(config.server.shutdown_grace, 0s);
+  EXPECT_EQ(config.registry.root, "/data/berth/registry");
+  EXPECT_EQ(config.postgres.data_dir, "/data/berth/postgres");
+  EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run");
+  EXPECT_EQ(config.snapshots.volume, "/mnt/backup");
+}
+
+TEST(Config, KeysLeftOutKeepTheirDefaults) {
+  auto const config = load_yaml("server:\n  threads: 3\n");
+  EXPECT_EQ(config.server.threads, 3u);
+  EXPECT_EQ(config.server.host, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 5000);
+  EXPECT_EQ(config.log_level, "info");
+  EXPECT_EQ(config.server.idle_timeout, 120s);
+  // Only paths written in the file are taken relative to it; defaults stay as built in.
+  EXPECT_EQ(config.primary, "var");
+  EXPECT_EQ(config.registry.root, "var/registry");
+}
+
+TEST(Config, ResolvesRelativeVolumesAgainstTheConfigFilesDirectory) {
+  TempDir dir;
+  auto const file =
+      dir.write("etc/berth.yaml", "volumes:\n  primary: ./data/../state\n  backup: ../backup\n");
+  auto const config = load_config(file);
+  EXPECT_EQ(config.primary, dir.path() / "etc/state");
+  EXPECT_EQ(config.backup, dir.path() / "backup");
+  EXPECT_EQ(config.registry.root, dir.path() / "etc/state/registry");
+  EXPECT_EQ(config.snapshots.volume, dir.path() / "backup");
+}
+
+TEST(Config, ResolvesRelativeVolumesWhenTheConfigPathIsRelative) {
+  TempDir dir;
+  dir.write("berth.yaml", "volumes:\n  primary: var\n");
+  ScopedCwd cwd(dir.path());
+  auto const config = load_config("berth.yaml");
+  EXPECT_EQ(config.primary, (fs::current_path() / "var").lexically_normal());
+  EXPECT_EQ(config.source, (fs::current_path() / "berth.yaml").lexically_normal());
+}
+
+TEST(Config, KeepsAbsoluteVolumesAsWritten) {
+  auto const config =
+      load_yaml("volumes:\n  primary: /var/lib/berth/\n  backup: /srv//berth-backup\n");
+  EXPECT_EQ(config.primary, "/var/lib/berth/");
+  EXPECT_EQ(config.backup, "/srv/berth-backup");
+}
+
+TEST(Config, ParsesListenAddresses) {
+  struct Case {
+    std::string_view yaml_value;
+    std::string_view host;
+    std::uint16_t port;
+  };
+  for (auto const& [yaml_value, host, port] : {
+           Case{"127.0.0.1:5000", "127.0.0.1", 5000},
+           Case{"\"[::1]:5000\"", "::1", 5000},
+           Case{"'[2001:db8::17]:443'", "2001:db8::17", 443},
+           Case{"\"[::]:0\"", "::", 0},
+           Case{"0.0.0.0:65535", "0.0.0.0", 65535},
+           Case{"localhost:0", "localhost", 0},
+           Case{"registry.example.com:5000", "registry.example.com", 5000},
+           Case{":5000", "0.0.0.0", 5000},
+       }) {
+    SCOPED_TRACE(yaml_value);
+    auto const config = load_yaml("server:\n  listen: " + std::string(yaml_value) + "\n");
+    EXPECT_EQ(config.server.host, host);
+    EXPECT_EQ(config.server.port, port);
+  }
+}
+
+TEST(Config, AcceptsPortZeroToPickAFreePort) {
+  auto const config = load_yaml("server:\n  listen: 127.0.0.1:0\n");
+  EXPECT_EQ(config.server.port, 0);
+}
+
+TEST(Config, RejectsListenWithoutPort) {
+  EXPECT_EQ(error_for("log:\n  level: info\nserver:\n  listen: localhost\n"),
+            "FILE:4:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
+            "\"localhost\"");
+}
+
+TEST(Config, RejectsBarePortWithAHint) {
+  EXPECT_EQ(
+      error_for("server:\n  listen: 5000\n"),
+      "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
+      "5000\nHINT: write \":5000\" for all interfaces or \"127.0.0.1:5000\" for loopback only");
+}
+
+TEST(Config, RejectsUnbracketedIpv6WithAHint) {
+  EXPECT_EQ(
+      error_for("server:\n  listen: \"::1:5000\"\n"),
+      "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
+      "\"::1:5000\"\nHINT: put an IPv6 address in brackets and quote it, e.g. \"[::1]:5000\"");
+}
+
+TEST(Config, RejectsPortAbove65535) {
+  EXPECT_EQ(error_for("server:\n  listen: 127.0.0.1:65536\n"),
+            "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
+            "\"127.0.0.1:65536\"\nHINT: the port must be from 0 to 65535 (0 picks a free port)");
+}
+
+TEST(Config, RejectsMalformedListenAddresses) {
+  for (std::string_view bad : {"\"127.0.0.1:\"", "127.0.0.1:-1", "127.0.0.1:50a", "10.0.0.256:80",
+                               "\"[::1]\"", "\"[::1]5000\"", "\"[fe80::zz]:80\"", "bad_host:80",
+                               "-host:80", "\"host name:80\"", "\"\""}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(error_for("server:\n  listen: " + std::string(bad) + "\n")
+                    .starts_with("FILE:2:11: server.listen: expected HOST:PORT"));
+  }
+}
+
+TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
+  EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
+            "FILE:3:1: unknown key \"servr\" (known keys under the top level: log, server, "
+            "volumes)\nHINT: did you mean server?");
+}
+
+TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
+  EXPECT_EQ(error_for("server:\n  threads: 2\n  listn: 127.0.0.1:5000\n"),
+            "FILE:3:3: unknown key \"server.listn\" (known keys under server: header_timeout, "
+            "idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads)\n"
+            "HINT: did you mean server.listen?");
+}
+
+TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
+  EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
+            "FILE:1:1: unknown key \"listen\" (known keys under the top level: log, server, "
+            "volumes)\nHINT: did you mean server.listen?");
+}
+
+TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
+  EXPECT_EQ(error_for("access:\n  api: [alice]\n"),
+            "FILE:1:1: unknown key \"access\" (known keys under the top level: log, server, "
+            "volumes)");
+}
+
+TEST(Config, RejectsDottedKeysWrittenFlat) {
+  EXPECT_EQ(error_for("server.listen: 127.0.0.1:5000\n"),
+            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: log, server, "
+            "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
+            "indented \"listen:\" below it");
+}
+
+TEST(Config, RejectsThreadsOutOfRange) {
+  EXPECT_EQ(error_for("server:\n  listen: 127.0.0.1:5000\n  header_timeout: 30s\n  io_timeout: "
+                      "1m\n  threads: 999\n"),
+            "FILE:5:12: server.threads: expected an integer from 0 to 256, got 999");
+}
+
+TEST(Config, ParsesThreadsAtItsEdgesAndRejectsNonIntegers) {
+  EXPECT_EQ(load_yaml("server:\n  threads: 0\n").server.threads, 0u);
+  EXPECT_EQ(load_yaml("server:\n  threads: 256\n").server.threads, 256u);
+  EXPECT_EQ(error_for("server:\n  threads: -1\n"),
+            "FILE:2:12: server.threads: expected an integer from 0 to 256, got -1");
+  for (std::string_view bad :
+       {"257", "4x", "+4", "0x10", "2.5", "99999999999999999999999", "\" 4\"", "many"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(
+        error_for("server:\n  threads: " + std::string(bad) + "\n")
+            .starts_with("FILE:2:12: server.threads: expected an integer from 0 to 256, got "));
+  }
+}
+
+TEST(Config, RejectsAnUnknownLogLevel) {
+  EXPECT_EQ(error_for("log:\n  level: loud\n"),
+            "FILE:2:10: log.level: expected one of trace, debug, info, warn, error, critical, off, "
+            "got \"loud\"");
+  EXPECT_EQ(load_yaml("log:\n  level: off\n").log_level, "off");
+}
+
+TEST(Config, RejectsAnEmptyVolumePath) {
+  EXPECT_EQ(error_for("volumes:\n  primary: \"\"\n"),
+            "FILE:2:12: volumes.primary: expected a path, got \"\"");
+}
+
+TEST(Config, ParsesDurationsWithinEachKeysRange) {
+  struct Case {
+    std::string_view key;
+    std::string_view text;
+    std::chrono::seconds expected;
+  };
+  for (auto const& [key, text, expected] : {
+           Case{"header_timeout", "30s", 30s},
+           Case{"header_timeout", "5m", 300s},
+           Case{"header_timeout", "1h", 3600s},
+           Case{"header_timeout", "1s", 1s},
+           Case{"header_timeout", "45", 45s},
+           Case{"header_timeout", "59m60s", 3600s},
+           Case{"idle_timeout", "1h30m", 5400s},
+           Case{"idle_timeout", "24h", 86400s},
+           Case{"idle_timeout", "2m5s", 125s},
+           Case{"io_timeout", "3600", 3600s},
+           Case{"shutdown_grace", "0", 0s},
+           Case{"shutdown_grace", "0s", 0s},
+       }) {
+    SCOPED_TRACE(std::string(key) + ": " + std::string(text));
+    auto const config =
+        load_yaml("server:\n  " + std::string(key) + ": " + std::string(text) + "\n");
+    auto const& server = config.server;
+    auto const actual = key == "header_timeout" ? server.header_timeout
+                        : key == "idle_timeout" ? server.idle_timeout
+                        : key == "io_timeout"   ? server.io_timeout
+                                                : server.shutdown_grace;
+    EXPECT_EQ(actual, expected);
+  }
+}
+
+TEST(Config, RejectsDurationsThatAreMalformedOrOutOfRange) {
+  EXPECT_EQ(error_for("server:\n  header_timeout: soon\n"),
+            "FILE:2:19: server.header_timeout: expected a duration like 30s, 5m or 1h (from 1s to "
+            "1h), got \"soon\"");
+  EXPECT_EQ(error_for("server:\n  header_timeout: 0s\n"),
+            "FILE:2:19: server.header_timeout: expected a duration like 30s, 5m or 1h (from 1s to "
+            "1h), got \"0s\"");
+  EXPECT_EQ(error_for("server:\n  idle_timeout: 24h1s\n"),
+            "FILE:2:17: server.idle_timeout: expected a duration like 30s, 5m or 1h (from 1s to "
+            "24h), got \"24h1s\"");
+  EXPECT_EQ(error_for("server:\n  shutdown_grace: 3601\n"),
+            "FILE:2:19: server.shutdown_grace: expected a duration like 30s, 5m or 1h (from 0s to "
+            "1h), got 3601");
+  for (std::string_view bad : {"1h1s", "-5s", "5 s", "1.5h", "5x", "1d", "5m1h", "1m1m", "1h30",
+                               "s", "\"\"", "99999999999999999999s", "9223372036854775807h"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(
+        error_for("server:\n  io_timeout: " + std::string(bad) + "\n")
+            .starts_with("FILE:2:15: server.io_timeout: expected a duration like 30s, 5m or "
+                         "1h (from 1s to 1h), got "));
+  }
+}
+
+TEST(Config, ParsesSizesInBytesBinaryAndDecimalUnits) {
+  struct Case {
+    std::string_view text;
+    std::uint32_t expected;
+  };
+  for (auto const& [text, expected] : {
+           Case{"1024", 1024},
+           Case{"1024B", 1024},
+           Case{"1KiB", 1024},
+           Case{"16KiB", 16 * 1024},
+           Case{"2KB", 2000},
+           Case{"2kB", 2000},
+           Case{"1MB", 1000 * 1000},
+           Case{"1MiB", 1024 * 1024},
+           Case{"1048576", 1024 * 1024},
+       }) {
+    SCOPED_TRACE(text);
+    auto const config = load_yaml("server:\n  max_header_bytes: " + std::string(text) + "\n");
+    EXPECT_EQ(config.server.max_header_bytes, expected);
+  }
+}
+
+TEST(Config, RejectsSizesThatAreMalformedOrOutOfRange) {
+  EXPECT_EQ(error_for("server:\n  max_header_bytes: 1023\n"),
+            "FILE:2:21: server.max_header_bytes: expected a size like 16KiB or 1MiB (from 1KiB to "
+            "1MiB), got 1023");
+  EXPECT_EQ(error_for("server:\n  max_header_bytes: big\n"),
+            "FILE:2:21: server.max_header_bytes: expected a size like 16KiB or 1MiB (from 1KiB to "
+            "1MiB), got \"big\"");
+  for (std::string_view bad :
+       {"1048577", "1025KiB", "1GiB", "2MB", "1kiB", "16 KiB", "-1KiB", "1.5KiB", "KiB", "16KiBs",
+        "99999999999999999999", "9999999999GiB"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_TRUE(error_for("server:\n  max_header_bytes: " + std::string(bad) + "\n")
+                    .starts_with("FILE:2:21: server.max_header_bytes: expected a size like 16KiB "
+                                 "or 1MiB (from 1KiB to 1MiB), got "));
+  }
+}
+
+TEST(Config, RejectsAListWhereAValueIsExpected) {
+  EXPECT_EQ(error_for("server:\n  threads: [1, 2]\n"),
+            "FILE:2:12: server.threads: expected an integer from 0 to 256, got a list");
+}
+
+TEST(Config, RejectsAMapWhereAValueIsExpected) {
+  EXPECT_EQ(error_for("log:\n  level:\n    name: info\n"),
+            "FILE:3:5: log.level: expected one of trace, debug, info, warn, error, critical, off, "
+            "got a map");
+}
+
+TEST(Config, RejectsAnEmptyValueAtItsKey) {
+  EXPECT_EQ(error_for("server:\n  threads:\n  listen: 127.0.0.1:5000\n"),
+            "FILE:2:3: server.threads: expected an integer from 0 to 256, got an empty value");
+}
+
+TEST(Config, RejectsAValueWhereASectionIsExpected) {
+  EXPECT_EQ(error_for("server: 127.0.0.1:5000\n"),
+            "FILE:1:9: server: expected a map (known keys under server: header_timeout, "
+            "idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads), got "
+            "\"127.0.0.1:5000\"");
+}
+
+TEST(Config, RejectsATopLevelThatIsNotAMap) {
+  EXPECT_EQ(error_for("- server\n- log\n"),
+            "FILE:1:1: expected a map at the top level (known keys under the top level: log, "
+            "server, volumes), got a list");
+  EXPECT_EQ(error_for("just text\n"),
+            "FILE:1:1: expected a map at the top level (known keys under the top level: log, "
+            "server, volumes), got \"just text\"");
+}
+
+TEST(Config, RejectsDuplicateKeysNamingBothLines) {
+  EXPECT_EQ(error_for("server:\n  listen: 127.0.0.1:5000\n  threads: 2\n  listen: 0.0.0.0:80\n"),
+            "FILE:4:3: duplicate key \"server.listen\" on lines 2 and 4");
+  EXPECT_EQ(error_for("log:\n  level: info\nserver:\n  threads: 2\nlog:\n  level: debug\n"),
+            "FILE:5:1: duplicate key \"log\" on lines 1 and 5");
+}
+
+TEST(Config, ReportsYamlSyntaxErrorsWithTheirPlace) {
+  EXPECT_EQ(error_for("server:\n  threads: [1, 2\n"),
+            "FILE:3:1: YAML syntax error: end of sequence flow not found");
+  EXPECT_EQ(error_for("server:\n  listen: [::1]:5000\n"),
+            "FILE:2:16: YAML syntax error: end of map not found");
+}
+
+TEST(Config, RejectsASecondYamlDocument) {
+  EXPECT_EQ(error_for("log:\n  level: info\n---\nlog:\n  level: debug\n"),
+            "FILE:4:1: expected one YAML document, found a second one");
+  EXPECT_EQ(load_yaml("---\nlog:\n  level: warn\n---\n").log_level, "warn");
+}
+
+TEST(Config, ReportsAMissingFileWithAHint) {
+  TempDir dir;
+  auto const file = dir.path() / "missing.yaml";
+  EXPECT_EQ(error_loading(file), "cannot read config " + file.string() + ": " +
+                                     std::strerror(ENOENT) +
+                                     "\nHINT: check the path given by --config or BERTH_CONFIG");
+}
+
+TEST(Config, ReportsADirectoryAsUnreadable) {
+  TempDir dir;
+  EXPECT_EQ(error_loading(dir.path()), "cannot read config " + dir.path().string() + ": " +
+                                           std::strerror(EISDIR) +
+                                           "\nHINT: the config must be a readable YAML file");
+}
+
+TEST(Config, TreatsAnEmptyFileAsAllDefaults) {
+  auto const config = load_yaml("");
+  EXPECT_EQ(config.server.port, 5000);
+  EXPECT_EQ(config.log_level, "info");
+  EXPECT_FALSE(config.source.empty());
+}
+
+TEST(Config, TreatsACommentOnlyFileAsAllDefaults) {
+  auto const config = load_yaml("# berth.yaml\n\n# server:\n#   listen: 0.0.0.0:80\n");
+  EXPECT_EQ(config.server.host, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 5000);
+}
+
+TEST(Config, TreatsASectionWithEveryKeyCommentedOutAsDefaults) {
+  auto const config = load_yaml("server:\n  # threads: 4\nlog:\n  level: warn\n");
+  EXPECT_EQ(config.server.threads, 0u);
+  EXPECT_EQ(config.log_level, "warn");
+}
+
+TEST(Config, FindsTheExplicitPathFirst) {
+  TempDir dir;
+  auto const explicit_file = dir.write("explicit.yaml", "");
+  auto const env_file = dir.write("env.yaml", "");
+  dir.write("berth.dev.yaml", "");
+  ScopedEnv env("BERTH_CONFIG", env_file.c_str());
+  ScopedCwd cwd(dir.path());
+  EXPECT_EQ(find_config_file(explicit_file), explicit_file);
+}
+
+TEST(Config, RejectsAnExplicitPathThatDoesNotExist) {
+  TempDir dir;
+  auto const missing = dir.path() / "missing.yaml";
+  try {
+    find_config_file(missing);
+    FAIL() << "expected ConfigError";
+  } catch (ConfigError const& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "config file " + missing.string() + " does not exist (given by --config)");
+  }
+}
+
+TEST(Config, FindsBerthConfigFromTheEnvironmentBeforeTheWorkingDirectory) {
+  TempDir dir;
+  auto const env_file = dir.write("env.yaml", "");
+  dir.write("berth.dev.yaml", "");
+  ScopedEnv env("BERTH_CONFIG", env_file.c_str());
+  ScopedCwd cwd(dir.path());
+  EXPECT_EQ(find_config_file(std::nullopt), env_file);
+}
+
+TEST(Config, RejectsABerthConfigThatDoesNotExist) {
+  TempDir dir;
+  auto const missing = dir.path() / "missing.yaml";
+  ScopedEnv env("BERTH_CONFIG", missing.c_str());
+  try {
+    find_config_file(std::nullopt);
+    FAIL() << "expected ConfigError";
+  } catch (ConfigError const& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "config file " + missing.string() + " does not exist (given by BERTH_CONFIG)");
+  }
+}
+
+TEST(Config, FindsTheDevConfigInTheWorkingDirectory) {
+  TempDir dir;
+  dir.write("berth.dev.yaml", "");
+  ScopedEnv env("BERTH_CONFIG", nullptr);
+  ScopedCwd cwd(dir.path());
+  EXPECT_EQ(find_config_file(std::nullopt), fs::path("./berth.dev.yaml"));
+}
+
+TEST(Config, FindsNothingWithoutAnyConfigFile) {
+  if (fs::exists("/etc/berth/berth.yaml")) GTEST_SKIP() << "/etc/berth/berth.yaml exists here";
+  TempDir dir;
+  ScopedEnv env("BERTH_CONFIG", nullptr);
+  ScopedCwd cwd(dir.path());
+  EXPECT_EQ(find_config_file(std::nullopt), std::nullopt);
+}
+
+TEST(Config, SetOptionOverridesOneKeyLikeTheFileWould) {
+  auto config = default_config();
+  set_option(config, "server.listen", "[::1]:0", "--listen");
+  set_option(config, "server.idle_timeout", "1h30m", "--idle-timeout");
+  EXPECT_EQ(config.server.host, "::1");
+  EXPECT_EQ(config.server.port, 0);
+  EXPECT_EQ(config.server.idle_timeout, 5400s);
+}
+
+TEST(Config, SetOptionTakesRelativePathsFromTheWorkingDirectory) {
+  TempDir dir;
+  ScopedCwd cwd(dir.path());
+  auto config = default_config();
+  set_option(config, "volumes.primary", "data/../state", "--data");
+  derive_paths(config);
+  EXPECT_EQ(config.primary, fs::current_path() / "state");
+  EXPECT_EQ(config.registry.root, fs::current_path() / "state/registry");
+}
+
+TEST(Config, SetOptionNamesTheOriginInErrors) {
+  auto config = default_config();
+  try {
+    set_option(config, "server.listen", "5000", "--listen");
+    FAIL() << "expected ConfigError";
+  } catch (ConfigError const& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "--listen: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), "
+              "got 5000\nHINT: write \":5000\" for all interfaces or \"127.0.0.1:5000\" for "
+              "loopback only");
+  }
+  try {
+    set_option(config, "server.listn", "x", "--listn");
+    FAIL() << "expected ConfigError";
+  } catch (ConfigError const& error) {
+    EXPECT_EQ(std::string(error.what()), "--listn: unknown key \"server.listn\"");
+  }
+  EXPECT_EQ(config.server.port, 5000);
+}
+
+TEST(Config, DescribesTheEffectiveSettings) {
+  EXPECT_EQ(describe(default_config()),
+            "config=built-in defaults\nserver.listen=127.0.0.1:5000\nvolumes.primary=var\n"
+            "volumes.backup=var/backup\nlog.level=info\nserver.threads=auto\n");
+  TempDir dir;
+  auto const file = dir.write(
+      "berth.yaml", "server:\n  listen: \"[::1]:0\"\n  threads: 4\nlog:\n  level: warn\n");
+  EXPECT_EQ(describe(load_config(file)),
+            "config=" + file.string() +
+                "\nserver.listen=[::1]:0\nvolumes.primary=var\nvolumes.backup=var/backup\n"
+                "log.level=warn\nserver.threads=4\n");
+}
+
+TEST(Config, PackagedExampleLoadsWithProductionValues) {
+  auto const config = load_config(BERTH_SOURCE_DIR "/packaging/berth.yaml");
+  EXPECT_EQ(config.primary, "/var/lib/berth");
+  EXPECT_EQ(config.backup, "/srv/berth-backup");
+  EXPECT_EQ(config.server.host, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 5000);
+  EXPECT_EQ(config.log_level, "info");
+  EXPECT_EQ(config.registry.root, "/var/lib/berth/registry");
+}
+
+TEST(Config, PackagedExampleMentionsEveryKey) {
+  auto const text = read_text(BERTH_SOURCE_DIR "/packaging/berth.yaml");
+  for (auto key : leaf_keys) {
+    std::regex const set_or_commented("(^|\\n)[ #]*" + std::string(key) + ":");
+    EXPECT_TRUE(std::regex_search(text, set_or_commented)) << key << " is not in berth.yaml";
+  }
+}
+
+// The example shows some keys commented out at their defaults; uncommented, they must load too,
+// so that an operator who removes the "#" gets a working file.
+TEST(Config, PackagedExampleCommentedOutKeysAreValid) {
+  auto text = read_text(BERTH_SOURCE_DIR "/packaging/berth.yaml");
+  for (auto key : leaf_keys) {
+    std::regex const commented("(\\n *)# (" + std::string(key) + ":)");
+    text = std::regex_replace(text, commented, "$1$2");
+  }
+  auto const config = load_yaml(text);
+  auto const defaults = default_config();
+  EXPECT_EQ(config.server.threads, defaults.server.threads);
+  EXPECT_EQ(config.server.max_header_bytes, defaults.server.max_header_bytes);
+  EXPECT_EQ(config.server.header_timeout, defaults.server.header_timeout);
+  EXPECT_EQ(config.server.idle_timeout, defaults.server.idle_timeout);
+  EXPECT_EQ(config.server.io_timeout, defaults.server.io_timeout);
+  EXPECT_EQ(config.server.shutdown_grace, defaults.server.shutdown_grace);
+}
+
+TEST(Config, DevConfigKeepsDataUnderTheRepository) {
+  auto const config = load_config(BERTH_SOURCE_DIR "/berth.dev.yaml");
+  EXPECT_EQ(config.primary, fs::path(BERTH_SOURCE_DIR "/var").lexically_normal());
+  EXPECT_EQ(config.backup, fs::path(BERTH_SOURCE_DIR "/var/backup").lexically_normal());
+  EXPECT_EQ(config.server.host, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 5000);
+  EXPECT_EQ(config.log_level, "info");
+}
+
+}  // namespace
+}  // namespace berth::appliance
