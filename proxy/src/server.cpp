@@ -89,6 +89,7 @@ struct Server::State {
   net::steady_timer grace_timer;
   std::function<void()> on_stopping;
   std::atomic<bool> stopping{false};
+  bool stopped = false;  // every connection is gone; on `control`
   std::string address;
   std::uint16_t port = 0;
 
@@ -395,7 +396,7 @@ net::awaitable<void> accept_loop(Server::State& state) {
 }
 
 net::awaitable<void> watch_signals(Server::State& state) {
-  for (;;) {
+  while (!state.stopped) {  // re-arming after the stop finished would keep run() from returning
     beast::error_code ec;
     int signal_number = co_await state.signals->async_wait(net::redirect_error(use_awaitable, ec));
     if (ec) co_return;
@@ -433,6 +434,7 @@ void Server::State::begin_stop(std::string const& reason) {
 }
 
 void Server::State::finish_stop() {
+  stopped = true;
   grace_timer.cancel();
   if (signals) signals->cancel();
 }

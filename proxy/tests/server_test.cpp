@@ -370,6 +370,12 @@ TEST(Server, SigtermLetsTheRequestInFlightFinish) {
   EXPECT_TRUE(eventually(5s, [&] { return running.finished(); }));
 }
 
+TEST(Server, SigtermWithNoConnectionsReturnsFromRun) {
+  RunningServer running(test_router(), ServerConfig{}, true);
+  ::kill(::getpid(), SIGTERM);
+  EXPECT_TRUE(eventually(5s, [&] { return running.finished(); }));
+}
+
 TEST(Server, GracePeriodBoundsAStalledRequest) {
   SlowUploadGate gate;
   ServerConfig config;

@@ -73,6 +73,18 @@ TEST(Serve, SigtermClosesIdleConnectionsAndExitsZero) {
   EXPECT_NE(berth.process().output().find("berth stopped"), std::string::npos) << berth.process().output();
 }
 
+TEST(Serve, SigtermWithoutConnectionsExitsZero) {
+  BerthInstance berth;
+  berth.process().send_signal(SIGTERM);
+  EXPECT_EQ(berth.process().wait_exit(10s), 0) << berth.process().output();
+}
+
+TEST(Serve, SigintStopsItToo) {
+  BerthInstance berth;
+  berth.process().send_signal(SIGINT);
+  EXPECT_EQ(berth.process().wait_exit(10s), 0) << berth.process().output();
+}
+
 TEST(Serve, IdleMemoryIsSmall) {
   BerthInstance berth;
   ASSERT_EQ(http_request("127.0.0.1", berth.port(), "GET", "/healthz")->status, 200);
