@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "berth/appliance/config.hpp"
 #include "berth/core/version.hpp"
@@ -36,9 +36,10 @@ Config load(GlobalOptions const& options, std::string const& file_override = {})
 
 int run_cli(int argc, char** argv) {
   setup_logging();
-  CLI::App app{"berth: a private container registry, PostgreSQL with Flyway-compatible migrations, nightly "
-               "snapshots and promotion to AWS ECR, in one appliance.",
-               "berth"};
+  CLI::App app{
+      "berth: a private container registry, PostgreSQL with Flyway-compatible migrations, nightly "
+      "snapshots and promotion to AWS ECR, in one appliance.",
+      "berth"};
   app.set_version_flag("--version", std::string("berth ") + berth::version, "print the version and exit");
   app.require_subcommand(1);
   app.fallthrough();

@@ -58,13 +58,12 @@ struct Key {
   std::int64_t min = 0;  // integer, size and duration only (bytes, seconds)
   std::int64_t max = 0;
   std::span<std::string_view const> choices = {};  // choice only
-  std::string_view doc;  // one line; the packaged berth.yaml says the same at more length
+  std::string_view doc;                            // one line; the packaged berth.yaml says the same at more length
   void (*store)(Config&, Value const&);
   std::string (*show)(Config const&);
 };
 
-constexpr std::array<std::string_view, 7> log_levels{"trace", "debug",    "info", "warn",
-                                                     "error", "critical", "off"};
+constexpr std::array<std::string_view, 7> log_levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 
 constexpr std::int64_t kib = 1024;
 constexpr std::int64_t mib = 1024 * kib;
@@ -73,8 +72,7 @@ constexpr std::int64_t hour = 60 * minute;
 
 std::string format_size(std::int64_t bytes) {
   for (auto [unit, factor] : {std::pair{"GiB"sv, mib * kib}, {"MiB"sv, mib}, {"KiB"sv, kib}}) {
-    if (bytes != 0 && bytes % factor == 0)
-      return std::to_string(bytes / factor) + std::string(unit);
+    if (bytes != 0 && bytes % factor == 0) return std::to_string(bytes / factor) + std::string(unit);
   }
   return std::to_string(bytes) + "B";
 }
@@ -93,7 +91,9 @@ std::string format_endpoint(std::string const& host, std::uint16_t port) {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-std::int64_t as_number(Value const& value) { return std::get<std::int64_t>(value); }
+std::int64_t as_number(Value const& value) {
+  return std::get<std::int64_t>(value);
+}
 std::chrono::seconds as_seconds(Value const& value) {
   return std::chrono::seconds{as_number(value)};
 }
@@ -142,10 +142,7 @@ std::array<Key, 10> const schema{{
      .min = kib,
      .max = mib,
      .doc = "largest request line plus headers; a larger request head gets 431",
-     .store =
-         [](Config& c, Value const& v) {
-           c.server.max_header_bytes = static_cast<std::uint32_t>(as_number(v));
-         },
+     .store = [](Config& c, Value const& v) { c.server.max_header_bytes = static_cast<std::uint32_t>(as_number(v)); },
      .show = [](Config const& c) { return format_size(c.server.max_header_bytes); }},
     {.name = "server.shutdown_grace",
      .kind = Kind::duration,
@@ -159,8 +156,7 @@ std::array<Key, 10> const schema{{
      .min = 0,
      .max = 256,
      .doc = "I/O threads; 0 means one per CPU",
-     .store = [](Config& c,
-                 Value const& v) { c.server.threads = static_cast<unsigned>(as_number(v)); },
+     .store = [](Config& c, Value const& v) { c.server.threads = static_cast<unsigned>(as_number(v)); },
      .show =
          [](Config const& c) {
            return c.server.threads == 0 ? std::string("auto") : std::to_string(c.server.threads);
@@ -178,8 +174,7 @@ std::array<Key, 10> const schema{{
 }};
 
 Key const* find_key(std::string_view name) {
-  auto const found =
-      std::find_if(schema.begin(), schema.end(), [&](Key const& key) { return key.name == name; });
+  auto const found = std::find_if(schema.begin(), schema.end(), [&](Key const& key) { return key.name == name; });
   return found == schema.end() ? nullptr : &*found;
 }
 
@@ -196,9 +191,7 @@ std::vector<std::string> children_of(std::string_view section) {
   for (auto const& key : schema) {
     std::string_view rest = key.name;
     if (!section.empty()) {
-      if (!(rest.starts_with(section) && rest.size() > section.size() &&
-            rest[section.size()] == '.'))
-        continue;
+      if (!(rest.starts_with(section) && rest.size() > section.size() && rest[section.size()] == '.')) continue;
       rest.remove_prefix(section.size() + 1);
     }
     names.emplace_back(rest.substr(0, rest.find('.')));
@@ -208,11 +201,12 @@ std::vector<std::string> children_of(std::string_view section) {
   return names;
 }
 
-bool is_section(std::string_view name) { return !children_of(name).empty(); }
+bool is_section(std::string_view name) {
+  return !children_of(name).empty();
+}
 
 std::string known_keys_under(std::string_view section) {
-  return "known keys under " +
-         (section.empty() ? std::string("the top level") : std::string(section)) + ": " +
+  return "known keys under " + (section.empty() ? std::string("the top level") : std::string(section)) + ": " +
          join(children_of(section));
 }
 
@@ -235,8 +229,7 @@ std::optional<std::int64_t> parse_integer(std::string_view text) {
 // Splits "16KiB" into 16 and "KiB"; the number part may be all there is.
 std::optional<std::pair<std::int64_t, std::string_view>> split_number(std::string_view text) {
   auto const digits =
-      std::find_if(text.begin(), text.end(), [](char ch) { return ch < '0' || ch > '9'; }) -
-      text.begin();
+      std::find_if(text.begin(), text.end(), [](char ch) { return ch < '0' || ch > '9'; }) - text.begin();
   auto const number = parse_unsigned(text.substr(0, static_cast<std::size_t>(digits)));
   if (!number) return std::nullopt;
   return std::pair{*number, text.substr(static_cast<std::size_t>(digits))};
@@ -271,8 +264,7 @@ std::optional<std::int64_t> parse_size(std::string_view text) {
 // order: "30s", "5m", "1h30m". Days are left out on purpose: no timeout here needs them.
 std::optional<std::int64_t> parse_duration(std::string_view text) {
   if (auto const plain = parse_unsigned(text)) return plain;
-  static constexpr std::array<std::pair<char, std::int64_t>, 3> units{
-      {{'h', hour}, {'m', minute}, {'s', 1}}};
+  static constexpr std::array<std::pair<char, std::int64_t>, 3> units{{{'h', hour}, {'m', minute}, {'s', 1}}};
   std::int64_t total = 0;
   std::size_t unit_idx = 0;
   while (!text.empty()) {
@@ -297,18 +289,15 @@ bool is_hostname(std::string_view host) {
   for (std::size_t start = 0; start <= host.size();) {
     auto const end = std::min(host.find('.', start), host.size());
     auto const label = host.substr(start, end - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
-      return false;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (char ch : label) {
-      bool const alnum =
-          (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+      bool const alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
       if (!alnum && ch != '-') return false;
     }
     last_label = label;
     start = end + 1;
   }
-  return !std::all_of(last_label.begin(), last_label.end(),
-                      [](char ch) { return ch >= '0' && ch <= '9'; });
+  return !std::all_of(last_label.begin(), last_label.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
 }
 
 bool is_address(int family, std::string const& host) {
@@ -341,8 +330,8 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
 // Advice for a listen address that did not parse, when the likely mistake is recognisable.
 std::string endpoint_hint(std::string_view text) {
   if (parse_unsigned(text))
-    return "HINT: write \":" + std::string(text) +
-           "\" for all interfaces or \"127.0.0.1:" + std::string(text) + "\" for loopback only";
+    return "HINT: write \":" + std::string(text) + "\" for all interfaces or \"127.0.0.1:" + std::string(text) +
+           "\" for loopback only";
   if (!text.starts_with('[') && std::count(text.begin(), text.end(), ':') > 1) {
     return "HINT: put an IPv6 address in brackets and quote it, e.g. \"[::1]:5000\"";
   }
@@ -363,14 +352,12 @@ std::string expected_form(Key const& key) {
     }
     case Kind::path: return "a path";
     case Kind::endpoint: return "HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000)";
-    case Kind::integer:
-      return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
+    case Kind::integer: return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
     case Kind::size:
-      return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " +
-             format_size(key.max) + ")";
+      return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " + format_size(key.max) + ")";
     case Kind::duration:
-      return "a duration like 30s, 5m or 1h (from " + format_duration(key.min) + " to " +
-             format_duration(key.max) + ")";
+      return "a duration like 30s, 5m or 1h (from " + format_duration(key.min) + " to " + format_duration(key.max) +
+             ")";
   }
   return {};
 }
@@ -380,12 +367,10 @@ std::optional<std::int64_t> within(Key const& key, std::optional<std::int64_t> n
   return number;
 }
 
-std::optional<Value> parse_value(Key const& key, std::string const& text,
-                                 fs::path const& base_dir) {
+std::optional<Value> parse_value(Key const& key, std::string const& text, fs::path const& base_dir) {
   switch (key.kind) {
     case Kind::choice:
-      if (std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end())
-        return std::nullopt;
+      if (std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) return std::nullopt;
       return Value{text};
     case Kind::path:
       if (text.empty()) return std::nullopt;
@@ -432,8 +417,7 @@ std::string describe_node(YAML::Node const& node) {
 }
 
 // "KEY: expected FORM, got VALUE", with advice when the mistake in `scalar` is recognisable.
-std::string value_problem(Key const& key, std::string const& got,
-                          std::optional<std::string_view> scalar) {
+std::string value_problem(Key const& key, std::string const& got, std::optional<std::string_view> scalar) {
   std::string problem = std::string(key.name) + ": expected " + expected_form(key) + ", got " + got;
   if (key.kind == Kind::endpoint && scalar) {
     if (auto const hint = endpoint_hint(*scalar); !hint.empty()) problem += "\n" + hint;
@@ -458,7 +442,9 @@ std::size_t edit_distance(std::string_view from, std::string_view to) {
   return row[to.size()];
 }
 
-std::string_view last_segment(std::string_view name) { return name.substr(name.rfind('.') + 1); }
+std::string_view last_segment(std::string_view name) {
+  return name.substr(name.rfind('.') + 1);
+}
 
 // The known key or section most like `unknown`, comparing whole dotted names (a typo) and
 // last segments (a key put in the wrong section), or "" when nothing is close.
@@ -472,8 +458,8 @@ std::string closest_known(std::string const& unknown) {
   // One edit per three letters, at least one: "servr" finds "server", "foo" finds nothing.
   std::size_t best_distance = std::max<std::size_t>(1, last_segment(unknown).size() / 3) + 1;
   for (auto const& candidate : candidates) {
-    auto const distance = std::min(edit_distance(unknown, candidate),
-                                   edit_distance(last_segment(unknown), last_segment(candidate)));
+    auto const distance =
+        std::min(edit_distance(unknown, candidate), edit_distance(last_segment(unknown), last_segment(candidate)));
     if (distance < best_distance) {
       best = candidate;
       best_distance = distance;
@@ -490,16 +476,15 @@ public:
   void read_root(YAML::Node const& root) {
     if (root.IsNull()) return;  // empty, or only comments: all defaults
     if (!root.IsMap()) {
-      fail(root.Mark(), "expected a map at the top level (" + known_keys_under("") + "), got " +
-                            describe_node(root));
+      fail(root.Mark(), "expected a map at the top level (" + known_keys_under("") + "), got " + describe_node(root));
     }
     read_section(root, "");
   }
 
   [[noreturn]] void fail(YAML::Mark const& mark, std::string const& problem) const {
     if (mark.is_null()) throw ConfigError(display_name_ + ": " + problem);
-    throw ConfigError(display_name_ + ":" + std::to_string(mark.line + 1) + ":" +
-                      std::to_string(mark.column + 1) + ": " + problem);
+    throw ConfigError(display_name_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
+                      ": " + problem);
   }
 
 private:
@@ -510,15 +495,12 @@ private:
     for (auto const& entry : map) {
       YAML::Node const& key_node = entry.first;
       YAML::Node const& value = entry.second;
-      if (!key_node.IsScalar())
-        fail(key_node.Mark(), "expected a key name, got " + describe_node(key_node));
-      std::string const name =
-          section.empty() ? key_node.Scalar() : section + "." + key_node.Scalar();
+      if (!key_node.IsScalar()) fail(key_node.Mark(), "expected a key name, got " + describe_node(key_node));
+      std::string const name = section.empty() ? key_node.Scalar() : section + "." + key_node.Scalar();
 
       auto const [previous, inserted] = seen_on_line.emplace(name, key_node.Mark().line + 1);
       if (!inserted) {
-        fail(key_node.Mark(), "duplicate key \"" + name + "\" on lines " +
-                                  std::to_string(previous->second) + " and " +
+        fail(key_node.Mark(), "duplicate key \"" + name + "\" on lines " + std::to_string(previous->second) + " and " +
                                   std::to_string(key_node.Mark().line + 1));
       }
 
@@ -530,8 +512,7 @@ private:
       } else if (!flat_dotted && is_section(name)) {
         if (value.IsNull()) continue;  // "server:" with every key commented out
         if (!value.IsMap()) {
-          fail(value.Mark(), name + ": expected a map (" + known_keys_under(name) + "), got " +
-                                 describe_node(value));
+          fail(value.Mark(), name + ": expected a map (" + known_keys_under(name) + "), got " + describe_node(value));
         }
         read_section(value, name);
       } else {
@@ -554,8 +535,7 @@ private:
     std::optional<Value> parsed;
     if (value.IsScalar()) parsed = parse_value(key, value.Scalar(), base_dir_);
     if (!parsed) {
-      auto const scalar =
-          value.IsScalar() ? std::optional<std::string_view>(value.Scalar()) : std::nullopt;
+      auto const scalar = value.IsScalar() ? std::optional<std::string_view>(value.Scalar()) : std::nullopt;
       fail(mark, value_problem(key, describe_node(value), scalar));
     }
     key.store(config_, *parsed);
@@ -638,13 +618,11 @@ Config load_config(fs::path const& file) {
   return config;
 }
 
-void set_option(Config& config, std::string const& key_name, std::string const& value,
-                std::string const& origin) {
+void set_option(Config& config, std::string const& key_name, std::string const& value, std::string const& origin) {
   Key const* key = find_key(key_name);
   if (key == nullptr) throw ConfigError(origin + ": unknown key \"" + key_name + "\"");
   auto const parsed = parse_value(*key, value, fs::current_path());
-  if (!parsed)
-    throw ConfigError(origin + ": " + value_problem(*key, describe_scalar(value), value));
+  if (!parsed) throw ConfigError(origin + ": " + value_problem(*key, describe_scalar(value), value));
   key->store(config, *parsed);
 }
 
@@ -658,14 +636,12 @@ void derive_paths(Config& config) {
 std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit_path) {
   auto const must_exist = [](fs::path const& path, std::string_view given_by) {
     if (!file_exists(path)) {
-      throw ConfigError("config file " + path.string() + " does not exist (given by " +
-                        std::string(given_by) + ")");
+      throw ConfigError("config file " + path.string() + " does not exist (given by " + std::string(given_by) + ")");
     }
     return path;
   };
   if (explicit_path) return must_exist(*explicit_path, "--config");
-  if (char const* from_env = std::getenv("BERTH_CONFIG");
-      from_env != nullptr && *from_env != '\0') {
+  if (char const* from_env = std::getenv("BERTH_CONFIG"); from_env != nullptr && *from_env != '\0') {
     return must_exist(from_env, "BERTH_CONFIG");
   }
   for (fs::path candidate : {"./berth.dev.yaml", "/etc/berth/berth.yaml"}) {
@@ -676,10 +652,8 @@ std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit
 
 std::string describe(Config const& config) {
   std::string text =
-      "config=" +
-      (config.source.empty() ? std::string("built-in defaults") : config.source.string()) + "\n";
-  for (auto name : {"server.listen"sv, "volumes.primary"sv, "volumes.backup"sv, "log.level"sv,
-                    "server.threads"sv}) {
+      "config=" + (config.source.empty() ? std::string("built-in defaults") : config.source.string()) + "\n";
+  for (auto name : {"server.listen"sv, "volumes.primary"sv, "volumes.backup"sv, "log.level"sv, "server.threads"sv}) {
     text += std::string(name) + "=" + find_key(name)->show(config) + "\n";
   }
   return text;

@@ -1,7 +1,7 @@
 #include "logging.hpp"
 
-#include <cstdlib>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -20,6 +20,8 @@ void setup_logging() {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
 }
 
-void set_log_level(std::string const& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+void set_log_level(std::string const& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+}
 
 }  // namespace berth::appliance

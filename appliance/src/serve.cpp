@@ -1,14 +1,14 @@
 // `berth serve`, read top to bottom: each step says why it is there.
 #include "serve.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fcntl.h>
 #include <sstream>
 #include <string>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 

@@ -1,12 +1,12 @@
 #include "systemd_notify.hpp"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "berth/core/log.hpp"
 
@@ -26,8 +26,8 @@ void notify_systemd(std::string_view state) {
   if (path[0] == '@') address.sun_path[0] = '\0';  // abstract namespace
   socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address),
-                         length) < 0)
+  if (fd < 0 ||
+      ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address), length) < 0)
     logger("berth")->warn("cannot notify systemd state={} error=\"{}\"", state, std::strerror(errno));
   if (fd >= 0) ::close(fd);
 }

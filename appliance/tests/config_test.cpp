@@ -213,8 +213,7 @@ TEST(Config, KeysLeftOutKeepTheirDefaults) {
 
 TEST(Config, ResolvesRelativeVolumesAgainstTheConfigFilesDirectory) {
   TempDir dir;
-  auto const file =
-      dir.write("etc/berth.yaml", "volumes:\n  primary: ./data/../state\n  backup: ../backup\n");
+  auto const file = dir.write("etc/berth.yaml", "volumes:\n  primary: ./data/../state\n  backup: ../backup\n");
   auto const config = load_config(file);
   EXPECT_EQ(config.primary, dir.path() / "etc/state");
   EXPECT_EQ(config.backup, dir.path() / "backup");
@@ -232,8 +231,7 @@ TEST(Config, ResolvesRelativeVolumesWhenTheConfigPathIsRelative) {
 }
 
 TEST(Config, KeepsAbsoluteVolumesAsWritten) {
-  auto const config =
-      load_yaml("volumes:\n  primary: /var/lib/berth/\n  backup: /srv//berth-backup\n");
+  auto const config = load_yaml("volumes:\n  primary: /var/lib/berth/\n  backup: /srv//berth-backup\n");
   EXPECT_EQ(config.primary, "/var/lib/berth/");
   EXPECT_EQ(config.backup, "/srv/berth-backup");
 }
@@ -273,17 +271,15 @@ TEST(Config, RejectsListenWithoutPort) {
 }
 
 TEST(Config, RejectsBarePortWithAHint) {
-  EXPECT_EQ(
-      error_for("server:\n  listen: 5000\n"),
-      "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
-      "5000\nHINT: write \":5000\" for all interfaces or \"127.0.0.1:5000\" for loopback only");
+  EXPECT_EQ(error_for("server:\n  listen: 5000\n"),
+            "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
+            "5000\nHINT: write \":5000\" for all interfaces or \"127.0.0.1:5000\" for loopback only");
 }
 
 TEST(Config, RejectsUnbracketedIpv6WithAHint) {
-  EXPECT_EQ(
-      error_for("server:\n  listen: \"::1:5000\"\n"),
-      "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
-      "\"::1:5000\"\nHINT: put an IPv6 address in brackets and quote it, e.g. \"[::1]:5000\"");
+  EXPECT_EQ(error_for("server:\n  listen: \"::1:5000\"\n"),
+            "FILE:2:11: server.listen: expected HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000), got "
+            "\"::1:5000\"\nHINT: put an IPv6 address in brackets and quote it, e.g. \"[::1]:5000\"");
 }
 
 TEST(Config, RejectsPortAbove65535) {
@@ -293,9 +289,9 @@ TEST(Config, RejectsPortAbove65535) {
 }
 
 TEST(Config, RejectsMalformedListenAddresses) {
-  for (std::string_view bad : {"\"127.0.0.1:\"", "127.0.0.1:-1", "127.0.0.1:50a", "10.0.0.256:80",
-                               "\"[::1]\"", "\"[::1]5000\"", "\"[fe80::zz]:80\"", "bad_host:80",
-                               "-host:80", "\"host name:80\"", "\"\""}) {
+  for (std::string_view bad :
+       {"\"127.0.0.1:\"", "127.0.0.1:-1", "127.0.0.1:50a", "10.0.0.256:80", "\"[::1]\"", "\"[::1]5000\"",
+        "\"[fe80::zz]:80\"", "bad_host:80", "-host:80", "\"host name:80\"", "\"\""}) {
     SCOPED_TRACE(bad);
     EXPECT_TRUE(error_for("server:\n  listen: " + std::string(bad) + "\n")
                     .starts_with("FILE:2:11: server.listen: expected HOST:PORT"));
@@ -345,12 +341,10 @@ TEST(Config, ParsesThreadsAtItsEdgesAndRejectsNonIntegers) {
   EXPECT_EQ(load_yaml("server:\n  threads: 256\n").server.threads, 256u);
   EXPECT_EQ(error_for("server:\n  threads: -1\n"),
             "FILE:2:12: server.threads: expected an integer from 0 to 256, got -1");
-  for (std::string_view bad :
-       {"257", "4x", "+4", "0x10", "2.5", "99999999999999999999999", "\" 4\"", "many"}) {
+  for (std::string_view bad : {"257", "4x", "+4", "0x10", "2.5", "99999999999999999999999", "\" 4\"", "many"}) {
     SCOPED_TRACE(bad);
-    EXPECT_TRUE(
-        error_for("server:\n  threads: " + std::string(bad) + "\n")
-            .starts_with("FILE:2:12: server.threads: expected an integer from 0 to 256, got "));
+    EXPECT_TRUE(error_for("server:\n  threads: " + std::string(bad) + "\n")
+                    .starts_with("FILE:2:12: server.threads: expected an integer from 0 to 256, got "));
   }
 }
 
@@ -362,8 +356,7 @@ TEST(Config, RejectsAnUnknownLogLevel) {
 }
 
 TEST(Config, RejectsAnEmptyVolumePath) {
-  EXPECT_EQ(error_for("volumes:\n  primary: \"\"\n"),
-            "FILE:2:12: volumes.primary: expected a path, got \"\"");
+  EXPECT_EQ(error_for("volumes:\n  primary: \"\"\n"), "FILE:2:12: volumes.primary: expected a path, got \"\"");
 }
 
 TEST(Config, ParsesDurationsWithinEachKeysRange) {
@@ -387,8 +380,7 @@ TEST(Config, ParsesDurationsWithinEachKeysRange) {
            Case{"shutdown_grace", "0s", 0s},
        }) {
     SCOPED_TRACE(std::string(key) + ": " + std::string(text));
-    auto const config =
-        load_yaml("server:\n  " + std::string(key) + ": " + std::string(text) + "\n");
+    auto const config = load_yaml("server:\n  " + std::string(key) + ": " + std::string(text) + "\n");
     auto const& server = config.server;
     auto const actual = key == "header_timeout" ? server.header_timeout
                         : key == "idle_timeout" ? server.idle_timeout
@@ -411,13 +403,12 @@ TEST(Config, RejectsDurationsThatAreMalformedOrOutOfRange) {
   EXPECT_EQ(error_for("server:\n  shutdown_grace: 3601\n"),
             "FILE:2:19: server.shutdown_grace: expected a duration like 30s, 5m or 1h (from 0s to "
             "1h), got 3601");
-  for (std::string_view bad : {"1h1s", "-5s", "5 s", "1.5h", "5x", "1d", "5m1h", "1m1m", "1h30",
-                               "s", "\"\"", "99999999999999999999s", "9223372036854775807h"}) {
+  for (std::string_view bad : {"1h1s", "-5s", "5 s", "1.5h", "5x", "1d", "5m1h", "1m1m", "1h30", "s", "\"\"",
+                               "99999999999999999999s", "9223372036854775807h"}) {
     SCOPED_TRACE(bad);
-    EXPECT_TRUE(
-        error_for("server:\n  io_timeout: " + std::string(bad) + "\n")
-            .starts_with("FILE:2:15: server.io_timeout: expected a duration like 30s, 5m or "
-                         "1h (from 1s to 1h), got "));
+    EXPECT_TRUE(error_for("server:\n  io_timeout: " + std::string(bad) + "\n")
+                    .starts_with("FILE:2:15: server.io_timeout: expected a duration like 30s, 5m or "
+                                 "1h (from 1s to 1h), got "));
   }
 }
 
@@ -450,9 +441,8 @@ TEST(Config, RejectsSizesThatAreMalformedOrOutOfRange) {
   EXPECT_EQ(error_for("server:\n  max_header_bytes: big\n"),
             "FILE:2:21: server.max_header_bytes: expected a size like 16KiB or 1MiB (from 1KiB to "
             "1MiB), got \"big\"");
-  for (std::string_view bad :
-       {"1048577", "1025KiB", "1GiB", "2MB", "1kiB", "16 KiB", "-1KiB", "1.5KiB", "KiB", "16KiBs",
-        "99999999999999999999", "9999999999GiB"}) {
+  for (std::string_view bad : {"1048577", "1025KiB", "1GiB", "2MB", "1kiB", "16 KiB", "-1KiB", "1.5KiB", "KiB",
+                               "16KiBs", "99999999999999999999", "9999999999GiB"}) {
     SCOPED_TRACE(bad);
     EXPECT_TRUE(error_for("server:\n  max_header_bytes: " + std::string(bad) + "\n")
                     .starts_with("FILE:2:21: server.max_header_bytes: expected a size like 16KiB "
@@ -500,10 +490,8 @@ TEST(Config, RejectsDuplicateKeysNamingBothLines) {
 }
 
 TEST(Config, ReportsYamlSyntaxErrorsWithTheirPlace) {
-  EXPECT_EQ(error_for("server:\n  threads: [1, 2\n"),
-            "FILE:3:1: YAML syntax error: end of sequence flow not found");
-  EXPECT_EQ(error_for("server:\n  listen: [::1]:5000\n"),
-            "FILE:2:16: YAML syntax error: end of map not found");
+  EXPECT_EQ(error_for("server:\n  threads: [1, 2\n"), "FILE:3:1: YAML syntax error: end of sequence flow not found");
+  EXPECT_EQ(error_for("server:\n  listen: [::1]:5000\n"), "FILE:2:16: YAML syntax error: end of map not found");
 }
 
 TEST(Config, RejectsASecondYamlDocument) {
@@ -515,15 +503,13 @@ TEST(Config, RejectsASecondYamlDocument) {
 TEST(Config, ReportsAMissingFileWithAHint) {
   TempDir dir;
   auto const file = dir.path() / "missing.yaml";
-  EXPECT_EQ(error_loading(file), "cannot read config " + file.string() + ": " +
-                                     std::strerror(ENOENT) +
+  EXPECT_EQ(error_loading(file), "cannot read config " + file.string() + ": " + std::strerror(ENOENT) +
                                      "\nHINT: check the path given by --config or BERTH_CONFIG");
 }
 
 TEST(Config, ReportsADirectoryAsUnreadable) {
   TempDir dir;
-  EXPECT_EQ(error_loading(dir.path()), "cannot read config " + dir.path().string() + ": " +
-                                           std::strerror(EISDIR) +
+  EXPECT_EQ(error_loading(dir.path()), "cannot read config " + dir.path().string() + ": " + std::strerror(EISDIR) +
                                            "\nHINT: the config must be a readable YAML file");
 }
 
@@ -563,8 +549,7 @@ TEST(Config, RejectsAnExplicitPathThatDoesNotExist) {
     find_config_file(missing);
     FAIL() << "expected ConfigError";
   } catch (ConfigError const& error) {
-    EXPECT_EQ(std::string(error.what()),
-              "config file " + missing.string() + " does not exist (given by --config)");
+    EXPECT_EQ(std::string(error.what()), "config file " + missing.string() + " does not exist (given by --config)");
   }
 }
 
@@ -585,8 +570,7 @@ TEST(Config, RejectsABerthConfigThatDoesNotExist) {
     find_config_file(std::nullopt);
     FAIL() << "expected ConfigError";
   } catch (ConfigError const& error) {
-    EXPECT_EQ(std::string(error.what()),
-              "config file " + missing.string() + " does not exist (given by BERTH_CONFIG)");
+    EXPECT_EQ(std::string(error.what()), "config file " + missing.string() + " does not exist (given by BERTH_CONFIG)");
   }
 }
 
@@ -650,12 +634,10 @@ TEST(Config, DescribesTheEffectiveSettings) {
             "config=built-in defaults\nserver.listen=127.0.0.1:5000\nvolumes.primary=var\n"
             "volumes.backup=var/backup\nlog.level=info\nserver.threads=auto\n");
   TempDir dir;
-  auto const file = dir.write(
-      "berth.yaml", "server:\n  listen: \"[::1]:0\"\n  threads: 4\nlog:\n  level: warn\n");
-  EXPECT_EQ(describe(load_config(file)),
-            "config=" + file.string() +
-                "\nserver.listen=[::1]:0\nvolumes.primary=var\nvolumes.backup=var/backup\n"
-                "log.level=warn\nserver.threads=4\n");
+  auto const file = dir.write("berth.yaml", "server:\n  listen: \"[::1]:0\"\n  threads: 4\nlog:\n  level: warn\n");
+  EXPECT_EQ(describe(load_config(file)), "config=" + file.string() +
+                                             "\nserver.listen=[::1]:0\nvolumes.primary=var\nvolumes.backup=var/backup\n"
+                                             "log.level=warn\nserver.threads=4\n");
 }
 
 TEST(Config, PackagedExampleLoadsWithProductionValues) {

@@ -52,8 +52,7 @@ public:
   Response finish() override { return (*handle_)(request_, std::move(body_)); }
 
   static HttpError too_large(std::size_t max_bytes) {
-    return HttpError(413, "SIZE_INVALID",
-                     "request body exceeds the limit of " + std::to_string(max_bytes) + " bytes");
+    return HttpError(413, "SIZE_INVALID", "request body exceeds the limit of " + std::to_string(max_bytes) + " bytes");
   }
 
 private:
@@ -121,8 +120,7 @@ Response json_response(int status, std::string body) {
 }
 
 Response error_response(HttpError const& error) {
-  nlohmann::json envelope = {
-      {"errors", nlohmann::json::array({{{"code", error.code()}, {"message", error.what()}}})}};
+  nlohmann::json envelope = {{"errors", nlohmann::json::array({{{"code", error.code()}, {"message", error.what()}}})}};
   auto response = json_response(error.status(), envelope.dump() + "\n");
   for (auto const& [name, value] : error.headers) response.headers.add(name, value);
   return response;
@@ -131,8 +129,7 @@ Response error_response(HttpError const& error) {
 Handler buffered(std::size_t max_bytes, std::function<Response(Request const&, std::string)> handle) {
   auto shared = std::make_shared<BufferingSink::Handle const>(std::move(handle));
   return [max_bytes, shared](Request const& request) -> Reply {
-    if (request.content_length && *request.content_length > max_bytes)
-      throw BufferingSink::too_large(max_bytes);
+    if (request.content_length && *request.content_length > max_bytes) throw BufferingSink::too_large(max_bytes);
     if (!request.has_body) return (*shared)(request, std::string{});
     return std::make_unique<BufferingSink>(request, max_bytes, shared);
   };

@@ -27,8 +27,7 @@ Reply Router::dispatch(Request const& request) const {
       allow += to_string(method);
       if (method == Method::get && !by_method.contains(Method::head)) allow += ", HEAD";
     }
-    HttpError error(405, "UNSUPPORTED",
-                    "method " + request.method_name + " is not allowed on " + request.path);
+    HttpError error(405, "UNSUPPORTED", "method " + request.method_name + " is not allowed on " + request.path);
     error.headers.set("Allow", allow);
     throw error;
   }

@@ -111,9 +111,8 @@ struct Server::State {
 namespace {
 
 template <class Stream>
-net::awaitable<void> write_status(Stream& stream, unsigned version, http::status status,
-                                  std::string const& code, std::string const& message,
-                                  std::chrono::seconds timeout) {
+net::awaitable<void> write_status(Stream& stream, unsigned version, http::status status, std::string const& code,
+                                  std::string const& message, std::chrono::seconds timeout) {
   HttpError error(static_cast<int>(status), code, message);
   auto reply = error_response(error);
   http::response<http::string_body> res{status, version};
@@ -151,9 +150,8 @@ net::awaitable<bool> read_body(Stream& stream, beast::flat_buffer& buffer,
 // Writes the response; returns body bytes sent. Throws on a broken connection or a failing
 // body source (the caller then drops the connection: the status line is already out).
 template <class Stream>
-net::awaitable<std::uint64_t> write_response(Stream& stream, Response& response, unsigned version,
-                                             bool head_only, bool keep_alive, std::vector<char>& chunk,
-                                             std::chrono::seconds timeout) {
+net::awaitable<std::uint64_t> write_response(Stream& stream, Response& response, unsigned version, bool head_only,
+                                             bool keep_alive, std::vector<char>& chunk, std::chrono::seconds timeout) {
   auto& lowest = beast::get_lowest_layer(stream);
   if (auto* text = std::get_if<std::string>(&response.body)) {
     http::response<http::string_body> res{static_cast<http::status>(response.status), version};
@@ -192,8 +190,7 @@ net::awaitable<std::uint64_t> write_response(Stream& stream, Response& response,
   for (;;) {
     std::size_t produced = source->read(chunk);
     if (response.stream_length && sent + produced > *response.stream_length)
-      throw Error("response body is longer than its announced " + std::to_string(*response.stream_length) +
-                  " bytes");
+      throw Error("response body is longer than its announced " + std::to_string(*response.stream_length) + " bytes");
     res.body().data = produced ? chunk.data() : nullptr;
     res.body().size = produced;
     res.body().more = produced != 0;
@@ -336,8 +333,7 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
       bytes_out = co_await write_response(stream, response, version, head_only, keep_alive, chunk, config.io_timeout);
     } catch (std::exception const& error) {
       write_failure = std::current_exception();
-      state.log->info("response not delivered remote={} target={} error=\"{}\"", remote, request.target,
-                      error.what());
+      state.log->info("response not delivered remote={} target={} error=\"{}\"", remote, request.target, error.what());
     }
     auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
     state.access->info("{} \"{} {}\" {} in={} out={} ms={:.1f}", remote, request.method_name, request.target, status,
@@ -365,8 +361,8 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
 net::awaitable<void> accept_loop(Server::State& state) {
   for (;;) {
     beast::error_code ec;
-    auto socket = co_await state.acceptor.async_accept(net::make_strand(state.ioc),
-                                                       net::redirect_error(use_awaitable, ec));
+    auto socket =
+        co_await state.acceptor.async_accept(net::make_strand(state.ioc), net::redirect_error(use_awaitable, ec));
     if (!state.acceptor.is_open() || ec == net::error::operation_aborted) co_return;
     if (ec) {
       // Out of file descriptors or similar: say so and back off instead of spinning.
@@ -418,8 +414,7 @@ void Server::State::begin_stop(std::string const& reason) {
     std::lock_guard lock(connections_mutex);
     open = connections.size();
   }
-  log->info("stopping reason=\"{}\" open_connections={} grace_seconds={}", reason, open,
-            config.shutdown_grace.count());
+  log->info("stopping reason=\"{}\" open_connections={} grace_seconds={}", reason, open, config.shutdown_grace.count());
   if (on_stopping) on_stopping();
   beast::error_code ignored;
   acceptor.close(ignored);
@@ -468,8 +463,7 @@ Server::Server(ServerConfig config, Router router)
   if (ec) {
     tcp::resolver resolver(state.ioc);
     auto results = resolver.resolve(state.config.host, std::to_string(state.config.port), ec);
-    if (ec || results.empty())
-      throw Error("cannot listen on " + where + ": cannot resolve host: " + ec.message());
+    if (ec || results.empty()) throw Error("cannot listen on " + where + ": cannot resolve host: " + ec.message());
     address = results.begin()->endpoint().address();
   }
   tcp::endpoint endpoint(address, state.config.port);
@@ -495,15 +489,21 @@ Server::Server(ServerConfig config, Router router)
 
 Server::~Server() = default;
 
-std::string Server::local_address() const { return state_->address; }
+std::string Server::local_address() const {
+  return state_->address;
+}
 
-std::uint16_t Server::local_port() const { return state_->port; }
+std::uint16_t Server::local_port() const {
+  return state_->port;
+}
 
 void Server::stop_on_signals() {
   state_->signals.emplace(state_->control, SIGTERM, SIGINT);
 }
 
-void Server::on_stopping(std::function<void()> callback) { state_->on_stopping = std::move(callback); }
+void Server::on_stopping(std::function<void()> callback) {
+  state_->on_stopping = std::move(callback);
+}
 
 std::size_t Server::connection_count() const {
   std::lock_guard lock(state_->connections_mutex);

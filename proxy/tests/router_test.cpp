@@ -17,7 +17,9 @@ Request make(Method method, std::string path) {
   return request;
 }
 
-std::string body_of(Reply reply) { return std::get<std::string>(std::get<Response>(reply).body); }
+std::string body_of(Reply reply) {
+  return std::get<std::string>(std::get<Response>(reply).body);
+}
 
 HttpError error_of(Router const& router, Request const& request) {
   try {

@@ -22,7 +22,9 @@ using testing::RawConnection;
 constexpr std::uint64_t gib = 1024ull * 1024 * 1024;
 
 // Byte `offset` of the test pattern: a period (251) that never aligns with buffer sizes.
-char pattern_byte(std::uint64_t offset) { return static_cast<char>(offset % 251); }
+char pattern_byte(std::uint64_t offset) {
+  return static_cast<char>(offset % 251);
+}
 
 class PatternSource final : public BodySource {
 public:
@@ -106,9 +108,8 @@ Router test_router(SlowUploadGate* gate = nullptr) {
   router.add(Method::get, "/hello", [](Request const& request) -> Reply {
     return json_response(200, "{\"hello\":\"" + request.query + "\"}");
   });
-  router.add(Method::post, "/echo", buffered(1024, [](Request const&, std::string body) {
-               return json_response(200, body);
-             }));
+  router.add(Method::post, "/echo",
+             buffered(1024, [](Request const&, std::string body) { return json_response(200, body); }));
   router.add(Method::put, "/pattern", [](Request const&) -> Reply { return std::make_unique<PatternSink>(); });
   router.add(Method::get, "/pattern", [](Request const& request) -> Reply {
     auto size = std::stoull(request.query_param("size").value_or("0"));
@@ -150,10 +151,10 @@ TEST(Server, KeepsTheConnectionAliveAcrossRequests) {
 TEST(Server, AnswersPipelinedRequestsInOrder) {
   RunningServer running(test_router());
   RawConnection connection("127.0.0.1", running.port());
-  std::string batch = get("/hello?a") +
-                      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nfirst" +
-                      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n" +
-                      get("/hello?b");
+  std::string batch =
+      get("/hello?a") + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nfirst" +
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n" +
+      get("/hello?b");
   ASSERT_TRUE(connection.send(batch));
   EXPECT_EQ(connection.read_response()->body, "{\"hello\":\"a\"}");
   EXPECT_EQ(connection.read_response()->body, "first");
@@ -397,8 +398,9 @@ TEST(Server, ReportsAPortInUse) {
     Server second(config, Router{});
     FAIL() << "expected the bind to fail";
   } catch (Error const& error) {
-    EXPECT_TRUE(std::string(error.what()).starts_with("cannot listen on 127.0.0.1:" + std::to_string(running.port()) +
-                                                       ": bind: Address already in use\nHINT:"))
+    EXPECT_TRUE(std::string(error.what())
+                    .starts_with("cannot listen on 127.0.0.1:" + std::to_string(running.port()) +
+                                 ": bind: Address already in use\nHINT:"))
         << error.what();
   }
 }

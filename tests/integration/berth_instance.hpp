@@ -20,9 +20,11 @@ public:
   /// deadline) until it listens. `config_yaml` is written to the config file it is given.
   explicit BerthInstance(std::string const& config_yaml = "", std::vector<std::string> extra_args = {}) {
     auto config = dir_.write("berth.yaml", config_yaml);
-    std::vector<std::string> argv = {BERTH_BINARY, "--config", config.string(), "serve",
-                                     "--listen", "127.0.0.1:0", "--data", (dir_.path() / "var").string(),
-                                     "--backup", (dir_.path() / "backup").string()};
+    std::vector<std::string> argv = {BERTH_BINARY,    "--config",
+                                     config.string(), "serve",
+                                     "--listen",      "127.0.0.1:0",
+                                     "--data",        (dir_.path() / "var").string(),
+                                     "--backup",      (dir_.path() / "backup").string()};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     process_ = std::make_unique<Process>(argv, dir_.path() / "berth.log", dir_.path());
     auto line = process_->wait_for_output("listening address=", std::chrono::seconds(30));

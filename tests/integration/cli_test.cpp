@@ -7,7 +7,9 @@
 namespace berth::testing {
 namespace {
 
-bool contains(std::string const& text, std::string const& part) { return text.find(part) != std::string::npos; }
+bool contains(std::string const& text, std::string const& part) {
+  return text.find(part) != std::string::npos;
+}
 
 TEST(Cli, PrintsItsVersion) {
   auto result = run({BERTH_BINARY, "--version"});
@@ -98,8 +100,8 @@ TEST(Cli, DevConfigChecksClean) {
 
 TEST(Cli, ServeRejectsAMalformedListenOverride) {
   TempDir dir;
-  auto result = run({BERTH_BINARY, "--config", dir.write("berth.yaml", "").string(), "serve", "--listen",
-                     "nonsense", "--data", (dir.path() / "var").string()});
+  auto result = run({BERTH_BINARY, "--config", dir.write("berth.yaml", "").string(), "serve", "--listen", "nonsense",
+                     "--data", (dir.path() / "var").string()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(contains(result.output, "--listen")) << result.output;
   EXPECT_TRUE(contains(result.output, "HOST:PORT")) << result.output;

@@ -1,14 +1,14 @@
 #include "berth/testing/process.hpp"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/temp_dir.hpp"

@@ -1,15 +1,15 @@
 #include "berth/testing/raw_http.hpp"
 
-#include <algorithm>
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdexcept>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 
 namespace berth::testing {
 namespace {
@@ -72,7 +72,9 @@ bool RawConnection::send(std::string_view bytes) {
   return true;
 }
 
-void RawConnection::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+void RawConnection::shutdown_write() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 bool RawConnection::fill(std::chrono::steady_clock::time_point deadline) {
   pollfd ready{fd_, POLLIN, 0};

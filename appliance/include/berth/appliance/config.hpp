@@ -26,9 +26,9 @@ public:
 /// ./var, plain HTTP on 127.0.0.1:5000). The packaged /etc/berth/berth.yaml sets production
 /// values explicitly.
 struct Config {
-  std::filesystem::path source;        ///< the file read; empty when built-in defaults are used
-  std::string log_level = "info";      ///< trace, debug, info, warn, error, critical or off
-  std::filesystem::path primary = "var";       ///< primary volume
+  std::filesystem::path source;                 ///< the file read; empty when built-in defaults are used
+  std::string log_level = "info";               ///< trace, debug, info, warn, error, critical or off
+  std::filesystem::path primary = "var";        ///< primary volume
   std::filesystem::path backup = "var/backup";  ///< backup volume
   proxy::ServerConfig server;
   registry::Config registry;

@@ -8,9 +8,9 @@
 namespace berth::proxy {
 
 struct ServerConfig {
-  std::string host = "127.0.0.1";  ///< address to listen on (IPv4 or IPv6 literal)
-  std::uint16_t port = 5000;       ///< 0 picks a free port (tests)
-  unsigned threads = 0;            ///< I/O threads; 0 = one per CPU, at least 2
+  std::string host = "127.0.0.1";              ///< address to listen on (IPv4 or IPv6 literal)
+  std::uint16_t port = 5000;                   ///< 0 picks a free port (tests)
+  unsigned threads = 0;                        ///< I/O threads; 0 = one per CPU, at least 2
   std::uint32_t max_header_bytes = 16 * 1024;  ///< request line + headers; larger gets 431
   std::chrono::seconds header_timeout{30};     ///< to receive a whole request head
   std::chrono::seconds idle_timeout{120};      ///< keep-alive connection with no request

@@ -2,11 +2,11 @@
 // search, signals, exit status, RSS. The destructor kills and reaps a child still running.
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace berth::testing {
