@@ -30,6 +30,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "berth/registry/names.hpp"
+
 namespace berth::appliance {
 namespace {
 
@@ -43,6 +45,8 @@ enum class Kind {
   integer,   // a whole number in [min, max]
   size,      // bytes, with an optional B/KiB/MiB/GiB/KB/MB/GB suffix, in [min, max]
   duration,  // seconds, written as 90, 30s, 5m, 1h or 1h30m, in [min, max]
+  boolean,   // true or false
+  names,     // a non-empty list of distinct lowercase names (registry namespaces)
 };
 
 struct Endpoint {
@@ -50,7 +54,7 @@ struct Endpoint {
   std::uint16_t port = 0;
 };
 
-using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint>;
+using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint, bool, std::vector<std::string>>;
 
 struct Key {
   std::string_view name;  // dotted path in the YAML document, e.g. "server.listen"
@@ -100,13 +104,48 @@ std::chrono::seconds as_seconds(Value const& value) {
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 10> const schema{{
+std::array<Key, 14> const schema{{
     {.name = "log.level",
      .kind = Kind::choice,
      .choices = log_levels,
      .doc = "least severe message written to the log",
      .store = [](Config& c, Value const& v) { c.log_level = std::get<std::string>(v); },
      .show = [](Config const& c) { return c.log_level; }},
+    {.name = "registry.delete_enabled",
+     .kind = Kind::boolean,
+     .doc = "allow DELETE of manifests, tags and blobs",
+     .store = [](Config& c, Value const& v) { c.registry.delete_enabled = std::get<bool>(v); },
+     .show = [](Config const& c) { return std::string(c.registry.delete_enabled ? "true" : "false"); }},
+    {.name = "registry.max_manifest_bytes",
+     .kind = Kind::size,
+     .min = kib,
+     .max = 64 * mib,
+     .doc = "largest manifest a client may push; larger gets 413",
+     .store =
+         [](Config& c, Value const& v) { c.registry.max_manifest_bytes = static_cast<std::uint64_t>(as_number(v)); },
+     .show = [](Config const& c) { return format_size(static_cast<std::int64_t>(c.registry.max_manifest_bytes)); }},
+    {.name = "registry.namespaces",
+     .kind = Kind::names,
+     .doc = "top-level namespaces every repository must live under",
+     .store = [](Config& c, Value const& v) { c.registry.namespaces = std::get<std::vector<std::string>>(v); },
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& name : c.registry.namespaces) text += (text.empty() ? "" : ",") + name;
+           return text;
+         }},
+    {.name = "registry.upload_expiry",
+     .kind = Kind::duration,
+     .min = hour,
+     .max = 30 * 24 * hour,
+     .doc = "unfinished uploads older than this are removed at start",
+     .store =
+         [](Config& c, Value const& v) {
+           c.registry.upload_expiry = std::chrono::duration_cast<std::chrono::hours>(as_seconds(v));
+         },
+     .show = [](Config const& c) {
+       return format_duration(std::chrono::duration_cast<std::chrono::seconds>(c.registry.upload_expiry).count());
+     }},
     {.name = "server.header_timeout",
      .kind = Kind::duration,
      .min = 1,
@@ -352,6 +391,8 @@ std::string expected_form(Key const& key) {
     }
     case Kind::path: return "a path";
     case Kind::endpoint: return "HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000)";
+    case Kind::boolean: return "true or false";
+    case Kind::names: return "a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
     case Kind::integer: return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
     case Kind::size:
       return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " + format_size(key.max) + ")";
@@ -378,6 +419,11 @@ std::optional<Value> parse_value(Key const& key, std::string const& text, fs::pa
     case Kind::endpoint:
       if (auto endpoint = parse_endpoint(text)) return Value{std::move(*endpoint)};
       return std::nullopt;
+    case Kind::boolean:
+      if (text == "true") return Value{true};
+      if (text == "false") return Value{false};
+      return std::nullopt;
+    case Kind::names: return std::nullopt;  // a list, read by read_leaf
     case Kind::integer:
       if (auto number = within(key, parse_integer(text))) return Value{*number};
       return std::nullopt;
@@ -389,6 +435,20 @@ std::optional<Value> parse_value(Key const& key, std::string const& text, fs::pa
       return std::nullopt;
   }
   return std::nullopt;
+}
+
+// A list of namespace names: each must be a valid single repository-name component.
+std::optional<Value> parse_names(YAML::Node const& node) {
+  if (!node.IsSequence() || node.size() == 0) return std::nullopt;
+  std::vector<std::string> names;
+  for (auto const& item : node) {
+    if (!item.IsScalar()) return std::nullopt;
+    auto const& name = item.Scalar();
+    if (!registry::is_valid_repository_name(name) || name.find('/') != std::string::npos) return std::nullopt;
+    if (std::find(names.begin(), names.end(), name) != names.end()) return std::nullopt;
+    names.push_back(name);
+  }
+  return Value{std::move(names)};
 }
 
 // How a value is named after "got": numbers bare, other text quoted.
@@ -533,7 +593,10 @@ private:
     // An empty value's mark points past it, at the next line; the key is the better place.
     auto const mark = value.IsNull() ? key_node.Mark() : value.Mark();
     std::optional<Value> parsed;
-    if (value.IsScalar()) parsed = parse_value(key, value.Scalar(), base_dir_);
+    if (key.kind == Kind::names)
+      parsed = parse_names(value);
+    else if (value.IsScalar())
+      parsed = parse_value(key, value.Scalar(), base_dir_);
     if (!parsed) {
       auto const scalar = value.IsScalar() ? std::optional<std::string_view>(value.Scalar()) : std::nullopt;
       fail(mark, value_problem(key, describe_node(value), scalar));
@@ -653,7 +716,8 @@ std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit
 std::string describe(Config const& config) {
   std::string text =
       "config=" + (config.source.empty() ? std::string("built-in defaults") : config.source.string()) + "\n";
-  for (auto name : {"server.listen"sv, "volumes.primary"sv, "volumes.backup"sv, "log.level"sv, "server.threads"sv}) {
+  for (auto name : {"server.listen"sv, "volumes.primary"sv, "volumes.backup"sv, "log.level"sv, "server.threads"sv,
+                    "registry.namespaces"sv}) {
     text += std::string(name) + "=" + find_key(name)->show(config) + "\n";
   }
   return text;

@@ -16,6 +16,7 @@
 #include "berth/core/version.hpp"
 #include "berth/proxy/server.hpp"
 #include "berth/registry/api.hpp"
+#include "berth/registry/storage.hpp"
 #include "systemd_notify.hpp"
 
 namespace berth::appliance {
@@ -92,14 +93,16 @@ int serve(Config const& config) {
 
   // The volume layout exists before anything writes to it; the lock keeps a second instance out.
   make_volume_directory(config.primary);
-  make_volume_directory(config.registry.root);
   make_volume_directory(config.postgres.socket_dir);
   VolumeLock lock(config.postgres.socket_dir / "berth.lock");
+
+  // Clear crashed staging files and expired uploads before accepting new ones.
+  registry::Storage registry_storage(config.registry);
 
   // Every module registers its routes before the first connection is accepted.
   proxy::Router router;
   add_health_route(router);
-  registry::add_routes(router, config.registry);
+  registry::add_routes(router, registry_storage);
 
   // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.
   proxy::Server server(config.server, std::move(router));

@@ -129,7 +129,8 @@ std::string read_text(fs::path const& file) {
 // Every leaf key of the schema, by its last name segment, as written in a YAML file.
 constexpr std::string_view leaf_keys[] = {
     "level",          "primary",      "backup",     "listen",         "threads", "max_header_bytes",
-    "header_timeout", "idle_timeout", "io_timeout", "shutdown_grace",
+    "header_timeout", "idle_timeout", "io_timeout", "shutdown_grace", "namespaces", "delete_enabled",
+    "max_manifest_bytes", "upload_expiry",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -300,7 +301,7 @@ TEST(Config, RejectsMalformedListenAddresses) {
 
 TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
   EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
-            "FILE:3:1: unknown key \"servr\" (known keys under the top level: log, server, "
+            "FILE:3:1: unknown key \"servr\" (known keys under the top level: log, registry, server, "
             "volumes)\nHINT: did you mean server?");
 }
 
@@ -313,19 +314,19 @@ TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
 
 TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
   EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"listen\" (known keys under the top level: log, server, "
+            "FILE:1:1: unknown key \"listen\" (known keys under the top level: log, registry, server, "
             "volumes)\nHINT: did you mean server.listen?");
 }
 
 TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
   EXPECT_EQ(error_for("access:\n  api: [alice]\n"),
-            "FILE:1:1: unknown key \"access\" (known keys under the top level: log, server, "
+            "FILE:1:1: unknown key \"access\" (known keys under the top level: log, registry, server, "
             "volumes)");
 }
 
 TEST(Config, RejectsDottedKeysWrittenFlat) {
   EXPECT_EQ(error_for("server.listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: log, server, "
+            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: log, registry, server, "
             "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
             "indented \"listen:\" below it");
 }
@@ -476,10 +477,10 @@ TEST(Config, RejectsAValueWhereASectionIsExpected) {
 TEST(Config, RejectsATopLevelThatIsNotAMap) {
   EXPECT_EQ(error_for("- server\n- log\n"),
             "FILE:1:1: expected a map at the top level (known keys under the top level: log, "
-            "server, volumes), got a list");
+            "registry, server, volumes), got a list");
   EXPECT_EQ(error_for("just text\n"),
             "FILE:1:1: expected a map at the top level (known keys under the top level: log, "
-            "server, volumes), got \"just text\"");
+            "registry, server, volumes), got \"just text\"");
 }
 
 TEST(Config, RejectsDuplicateKeysNamingBothLines) {
@@ -632,12 +633,12 @@ TEST(Config, SetOptionNamesTheOriginInErrors) {
 TEST(Config, DescribesTheEffectiveSettings) {
   EXPECT_EQ(describe(default_config()),
             "config=built-in defaults\nserver.listen=127.0.0.1:5000\nvolumes.primary=var\n"
-            "volumes.backup=var/backup\nlog.level=info\nserver.threads=auto\n");
+            "volumes.backup=var/backup\nlog.level=info\nserver.threads=auto\nregistry.namespaces=api,site,model\n");
   TempDir dir;
   auto const file = dir.write("berth.yaml", "server:\n  listen: \"[::1]:0\"\n  threads: 4\nlog:\n  level: warn\n");
   EXPECT_EQ(describe(load_config(file)), "config=" + file.string() +
                                              "\nserver.listen=[::1]:0\nvolumes.primary=var\nvolumes.backup=var/backup\n"
-                                             "log.level=warn\nserver.threads=4\n");
+                                             "log.level=warn\nserver.threads=4\nregistry.namespaces=api,site,model\n");
 }
 
 TEST(Config, PackagedExampleLoadsWithProductionValues) {
@@ -674,6 +675,36 @@ TEST(Config, PackagedExampleCommentedOutKeysAreValid) {
   EXPECT_EQ(config.server.idle_timeout, defaults.server.idle_timeout);
   EXPECT_EQ(config.server.io_timeout, defaults.server.io_timeout);
   EXPECT_EQ(config.server.shutdown_grace, defaults.server.shutdown_grace);
+}
+
+TEST(Config, ReadsTheRegistrySection) {
+  auto const config = load_yaml(
+      "registry:\n  namespaces: [api, ml-models]\n  delete_enabled: false\n  max_manifest_bytes: 8MiB\n"
+      "  upload_expiry: 48h\n");
+  EXPECT_EQ(config.registry.namespaces, (std::vector<std::string>{"api", "ml-models"}));
+  EXPECT_FALSE(config.registry.delete_enabled);
+  EXPECT_EQ(config.registry.max_manifest_bytes, 8u * 1024 * 1024);
+  EXPECT_EQ(config.registry.upload_expiry, std::chrono::hours(48));
+}
+
+TEST(Config, RefusesBadNamespaceLists) {
+  std::string const expected =
+      "expected a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
+  EXPECT_EQ(error_for("registry:\n  namespaces: api\n"),
+            "FILE:2:15: registry.namespaces: " + expected + ", got \"api\"");
+  EXPECT_EQ(error_for("registry:\n  namespaces: [api, Site]\n"),
+            "FILE:2:15: registry.namespaces: " + expected + ", got a list");
+  EXPECT_EQ(error_for("registry:\n  namespaces: [api, api]\n"),
+            "FILE:2:15: registry.namespaces: " + expected + ", got a list");
+  EXPECT_EQ(error_for("registry:\n  namespaces: [a/b]\n"),
+            "FILE:2:15: registry.namespaces: " + expected + ", got a list");
+  EXPECT_EQ(error_for("registry:\n  namespaces: []\n"),
+            "FILE:2:15: registry.namespaces: " + expected + ", got a list");
+}
+
+TEST(Config, RefusesANonBooleanDeleteSwitch) {
+  EXPECT_EQ(error_for("registry:\n  delete_enabled: maybe\n"),
+            "FILE:2:19: registry.delete_enabled: expected true or false, got \"maybe\"");
 }
 
 TEST(Config, DevConfigKeepsDataUnderTheRepository) {

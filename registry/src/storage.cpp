@@ -1,0 +1,426 @@
+// Storage on the primary volume; the layout is described in storage.hpp. Names, tags, digests
+// and upload ids reaching this file have been validated, so none can escape the root.
+#include "berth/registry/storage.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+#include <vector>
+
+#include <openssl/rand.h>
+
+#include "berth/core/log.hpp"
+#include "file_io.hpp"
+
+namespace berth::registry {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t hash_buffer_bytes = 256 * 1024;
+
+bool is_upload_id(std::string const& id) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> random(bytes);
+  if (RAND_bytes(random.data(), static_cast<int>(bytes)) != 1) throw Error("cannot get random bytes from OpenSSL");
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (auto byte : random) {
+    hex += digits[byte >> 4];
+    hex += digits[byte & 15];
+  }
+  return hex;
+}
+
+// Feeds a whole file to `hasher`; returns its length. Rebuilds an upload's running hash after a
+// restart (the EVP state cannot be saved) and hashes sha512 digests (only sha256 is streamed).
+std::uint64_t feed_file(fs::path const& path, Hasher& hasher) {
+  File file(path, O_RDONLY);
+  std::vector<char> buffer(hash_buffer_bytes);
+  std::uint64_t offset = 0;
+  while (auto got = file.read_at(buffer, offset)) {
+    hasher.update({buffer.data(), got});
+    offset += got;
+  }
+  return offset;
+}
+
+Digest hash_file(fs::path const& path, DigestAlgorithm algorithm) {
+  Hasher hasher(algorithm);
+  feed_file(path, hasher);
+  return hasher.finish();
+}
+
+void remove_quietly(fs::path const& path) {
+  std::error_code ignored;
+  fs::remove_all(path, ignored);
+}
+
+// Entries of a directory, sorted; empty if it does not exist.
+std::vector<std::string> list_names(fs::path const& directory) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec))
+    names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+struct UploadWriter::Session {
+  std::string id;
+  std::string repository;
+  fs::path dir;
+  std::uint64_t size = 0;
+  std::optional<Hasher> hasher;  // sha256 of the bytes so far; empty when it must be rebuilt
+  bool in_use = false;           // guarded by Storage::sessions_mutex_
+  File data;                     // open while a writer holds the session
+};
+
+// --- UploadWriter ---
+
+UploadWriter::UploadWriter(Storage& storage, std::shared_ptr<Session> session)
+    : storage_(storage), session_(std::move(session)) {}
+
+UploadWriter::~UploadWriter() {
+  if (!session_) return;
+  session_->data = File();
+  storage_.release(session_->id);
+}
+
+void UploadWriter::write(std::span<char const> bytes) {
+  auto& session = *session_;
+  try {
+    session.data.write_all(bytes);
+  } catch (...) {
+    // Keep the session exactly as it was before this call, so the client can resume.
+    try {
+      session.data.truncate(session.size);
+    } catch (std::exception const&) {
+      session.hasher.reset();  // the file length is unknown now: rebuild from the file next time
+    }
+    throw;
+  }
+  session.hasher->update(bytes);
+  session.size += bytes.size();
+}
+
+std::uint64_t UploadWriter::size() const { return session_->size; }
+
+BlobInfo UploadWriter::commit(Digest const& expected) {
+  auto info = storage_.commit_upload(*session_, expected);
+  session_.reset();  // the session is gone; nothing to release
+  return info;
+}
+
+// --- Storage ---
+
+Storage::Storage(Config config) : config_(std::move(config)) {
+  for (auto const* sub : {"blobs", "uploads", "repositories", "tmp"}) {
+    std::error_code ec;
+    fs::create_directories(config_.root / sub, ec);
+    if (ec)
+      throw Error("cannot create registry directory " + (config_.root / sub).string() + ": " + ec.message() +
+                  "\nHINT: check volumes.primary points at a writable directory");
+  }
+  // Staging files of a crashed process are garbage: nothing refers to them.
+  for (auto const& name : list_names(config_.root / "tmp")) remove_quietly(config_.root / "tmp" / name);
+
+  // Uploads are resumable across restarts, but not forever.
+  auto log = logger("registry");
+  auto now = fs::file_time_type::clock::now();
+  for (auto const& id : list_names(config_.root / "uploads")) {
+    auto dir = config_.root / "uploads" / id;
+    std::error_code ec;
+    auto modified = fs::last_write_time(dir / "data", ec);
+    if (!is_upload_id(id) || ec || now - modified > config_.upload_expiry) {
+      log->info("removing expired upload id={}", id);
+      remove_quietly(dir);
+    }
+  }
+}
+
+Storage::~Storage() = default;
+
+fs::path Storage::blob_path(Digest const& digest) const {
+  return config_.root / "blobs" / std::string(digest.algorithm_name()) / digest.hex().substr(0, 2) / digest.hex();
+}
+
+fs::path Storage::repository_dir(std::string const& repository) const {
+  return config_.root / "repositories" / repository;
+}
+
+fs::path Storage::upload_dir(std::string const& id) const { return config_.root / "uploads" / id; }
+
+void Storage::write_small_file(fs::path const& target, std::string const& content) const {
+  static std::atomic<std::uint64_t> counter{0};
+  auto staging = config_.root / "tmp" / (std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  write_file_atomically(target, content, staging);
+}
+
+std::optional<BlobInfo> Storage::find_blob(std::string const& repository, Digest const& digest) const {
+  std::error_code ec;
+  auto link = repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex();
+  if (!fs::exists(link, ec)) return std::nullopt;
+  auto path = blob_path(digest);
+  auto size = fs::file_size(path, ec);
+  if (ec) return std::nullopt;
+  return BlobInfo{path, size};
+}
+
+bool Storage::link_blob(std::string const& repository, Digest const& digest) {
+  std::error_code ec;
+  if (!fs::exists(blob_path(digest), ec)) return false;
+  write_small_file(repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex(), "");
+  return true;
+}
+
+bool Storage::unlink_blob(std::string const& repository, Digest const& digest) {
+  auto link = repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex();
+  std::error_code ec;
+  if (!fs::remove(link, ec)) return false;
+  sync_directory(link.parent_path());
+  return true;
+}
+
+std::string Storage::start_upload(std::string const& repository) {
+  auto id = random_hex(16);
+  auto dir = upload_dir(id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create upload directory " + dir.string() + ": " + ec.message());
+  // The repository file is written last: a session without it is unusable and expires.
+  File(dir / "data", O_WRONLY | O_CREAT | O_EXCL).sync();
+  write_small_file(dir / "repository", repository);
+  auto session = std::make_shared<UploadWriter::Session>();
+  session->id = id;
+  session->repository = repository;
+  session->dir = dir;
+  session->hasher.emplace();
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.emplace(id, std::move(session));
+  return id;
+}
+
+std::optional<std::uint64_t> Storage::upload_size(std::string const& repository, std::string const& id) {
+  if (!is_upload_id(id)) return std::nullopt;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    if (auto found = sessions_.find(id); found != sessions_.end())
+      return found->second->repository == repository ? std::optional(found->second->size) : std::nullopt;
+  }
+  if (read_small_file(upload_dir(id) / "repository") != repository) return std::nullopt;
+  std::error_code ec;
+  auto size = fs::file_size(upload_dir(id) / "data", ec);
+  return ec ? std::nullopt : std::optional(size);
+}
+
+std::unique_ptr<UploadWriter> Storage::open_upload(std::string const& repository, std::string const& id,
+                                                   std::optional<std::uint64_t> offset) {
+  if (!is_upload_id(id)) return nullptr;
+  std::shared_ptr<UploadWriter::Session> session;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto found = sessions_.find(id);
+    if (found == sessions_.end()) {
+      // Not in memory: a session from before a restart, if its files say so.
+      if (read_small_file(upload_dir(id) / "repository") != repository) return nullptr;
+      auto restored = std::make_shared<UploadWriter::Session>();
+      restored->id = id;
+      restored->repository = repository;
+      restored->dir = upload_dir(id);
+      found = sessions_.emplace(id, std::move(restored)).first;
+    }
+    session = found->second;
+    if (session->repository != repository) return nullptr;
+    if (session->in_use) throw UploadBusy("upload " + id + " is being written by another request");
+    session->in_use = true;
+  }
+  std::unique_ptr<UploadWriter> writer(new UploadWriter(*this, session));
+  if (!session->hasher) {
+    Hasher hasher;
+    session->size = feed_file(session->dir / "data", hasher);
+    session->hasher.emplace(std::move(hasher));
+  }
+  if (offset && *offset != session->size)
+    throw UploadRangeError("upload " + id + " holds " + std::to_string(session->size) +
+                               " bytes; a chunk starting at " + std::to_string(*offset) + " does not follow on",
+                           session->size);
+  session->data = File(session->dir / "data", O_WRONLY | O_APPEND);
+  return writer;
+}
+
+void Storage::release(std::string const& id) {
+  std::lock_guard lock(sessions_mutex_);
+  if (auto found = sessions_.find(id); found != sessions_.end()) found->second->in_use = false;
+}
+
+BlobInfo Storage::commit_upload(UploadWriter::Session& session, Digest const& expected) {
+  auto data_path = session.dir / "data";
+  Digest actual = expected.algorithm() == DigestAlgorithm::sha256
+                      ? std::exchange(session.hasher, std::nullopt)->finish()
+                      : hash_file(data_path, expected.algorithm());
+  if (actual != expected) {
+    // The running hash is consumed; the next writer rebuilds it from the file.
+    session.data = File();
+    release(session.id);
+    throw DigestMismatch("digest mismatch: the client said " + expected.to_string() + ", the " +
+                         std::to_string(session.size) + " bytes received hash to " + actual.to_string());
+  }
+  session.data.sync();
+  session.data.close();
+
+  auto target = blob_path(expected);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) throw Error("cannot create blob directory " + target.parent_path().string() + ": " + ec.message());
+  if (fs::exists(target, ec)) {
+    // Same content already stored (a concurrent or earlier push): keep the existing file.
+  } else if (::rename(data_path.c_str(), target.c_str()) != 0) {
+    throw Error("cannot move upload into the blob store " + target.string() + ": " + std::strerror(errno));
+  } else {
+    sync_directory(target.parent_path());
+  }
+  write_small_file(repository_dir(session.repository) / "_layers" / std::string(expected.algorithm_name()) /
+                       expected.hex(),
+                   "");
+  remove_quietly(session.dir);
+  {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.erase(session.id);
+  }
+  return BlobInfo{target, session.size};
+}
+
+bool Storage::cancel_upload(std::string const& repository, std::string const& id) {
+  if (!upload_size(repository, id)) return false;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    if (auto found = sessions_.find(id); found != sessions_.end()) {
+      if (found->second->in_use) throw UploadBusy("upload " + id + " is being written by another request");
+      sessions_.erase(found);
+    }
+  }
+  remove_quietly(upload_dir(id));
+  return true;
+}
+
+Digest Storage::put_manifest(std::string const& repository, std::string const& bytes, Manifest const& manifest,
+                             std::optional<std::string> const& tag, DigestAlgorithm algorithm) {
+  auto digest = digest_of(bytes, algorithm);
+  auto alg = std::string(digest.algorithm_name());
+  // Content first, then the repository's link to it, then its index entries and the tag: each
+  // step only ever points at something already complete.
+  std::error_code ec;
+  if (!fs::exists(blob_path(digest), ec)) write_small_file(blob_path(digest), bytes);
+  auto manifests = repository_dir(repository) / "_manifests";
+  write_small_file(manifests / "revisions" / alg / digest.hex(), manifest.media_type);
+  if (manifest.subject) {
+    auto const& subject = manifest.subject->digest;
+    write_small_file(repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) / subject.hex() /
+                         (alg + "-" + digest.hex()),
+                     referrer_descriptor_json(manifest, digest, bytes.size()));
+  }
+  if (tag) write_small_file(manifests / "tags" / *tag, digest.to_string());
+  return digest;
+}
+
+bool Storage::has_manifest(std::string const& repository, Digest const& digest) const {
+  std::error_code ec;
+  return fs::exists(repository_dir(repository) / "_manifests" / "revisions" / std::string(digest.algorithm_name()) /
+                        digest.hex(),
+                    ec);
+}
+
+std::optional<Digest> Storage::resolve_tag(std::string const& repository, std::string const& tag) const {
+  auto text = read_small_file(repository_dir(repository) / "_manifests" / "tags" / tag);
+  return text ? Digest::parse(*text) : std::nullopt;
+}
+
+std::optional<StoredManifest> Storage::get_manifest(std::string const& repository, Digest const& digest) const {
+  auto media_type = read_small_file(repository_dir(repository) / "_manifests" / "revisions" /
+                                    std::string(digest.algorithm_name()) / digest.hex());
+  if (!media_type) return std::nullopt;
+  auto bytes = read_small_file(blob_path(digest));
+  if (!bytes) return std::nullopt;
+  return StoredManifest{digest, std::move(*media_type), std::move(*bytes)};
+}
+
+bool Storage::delete_manifest(std::string const& repository, Digest const& digest) {
+  auto stored = get_manifest(repository, digest);
+  if (!stored) return false;
+  auto manifests = repository_dir(repository) / "_manifests";
+  // Tags first: a tag must never point at a manifest the repository no longer has.
+  for (auto const& tag : list_names(manifests / "tags"))
+    if (resolve_tag(repository, tag) == digest) delete_tag(repository, tag);
+  try {
+    auto manifest = parse_manifest(stored->bytes, stored->media_type);
+    if (manifest.subject) {
+      auto const& subject = manifest.subject->digest;
+      remove_quietly(repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) /
+                     subject.hex() / (std::string(digest.algorithm_name()) + "-" + digest.hex()));
+    }
+  } catch (ManifestError const&) {
+    // Stored manifests were valid when pushed; if one no longer parses there is no entry to remove.
+  }
+  auto revision = manifests / "revisions" / std::string(digest.algorithm_name()) / digest.hex();
+  std::error_code ec;
+  fs::remove(revision, ec);
+  sync_directory(revision.parent_path());
+  return true;
+}
+
+bool Storage::delete_tag(std::string const& repository, std::string const& tag) {
+  auto path = repository_dir(repository) / "_manifests" / "tags" / tag;
+  std::error_code ec;
+  if (!fs::remove(path, ec)) return false;
+  sync_directory(path.parent_path());
+  return true;
+}
+
+bool Storage::repository_exists(std::string const& repository) const {
+  std::error_code ec;
+  auto dir = repository_dir(repository);
+  return fs::is_directory(dir / "_layers", ec) || fs::is_directory(dir / "_manifests", ec);
+}
+
+std::optional<std::vector<std::string>> Storage::tags(std::string const& repository) const {
+  if (!repository_exists(repository)) return std::nullopt;
+  return list_names(repository_dir(repository) / "_manifests" / "tags");
+}
+
+std::vector<std::string> Storage::repositories() const {
+  std::vector<std::string> found;
+  auto base = config_.root / "repositories";
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (!name.starts_with("_")) continue;  // repository names never start with '_'
+    if (name == "_layers" || name == "_manifests") found.push_back(it->path().parent_path().lexically_relative(base));
+    it.disable_recursion_pending();
+  }
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  return found;
+}
+
+std::vector<std::string> Storage::referrers(std::string const& repository, Digest const& subject) const {
+  std::vector<std::string> descriptors;
+  auto dir = repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) / subject.hex();
+  for (auto const& name : list_names(dir)) {
+    if (auto descriptor = read_small_file(dir / name)) descriptors.push_back(std::move(*descriptor));
+  }
+  return descriptors;
+}
+
+}  // namespace berth::registry

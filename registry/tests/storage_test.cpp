@@ -1,0 +1,139 @@
+// Storage on a real temp directory: crash leftovers, concurrency, expiry, layout.
+#include "berth/registry/storage.hpp"
+
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "berth/testing/temp_dir.hpp"
+
+namespace berth::registry {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StorageTest : public ::testing::Test {
+protected:
+  Config config() const {
+    Config config;
+    config.root = dir_.path() / "registry";
+    return config;
+  }
+  std::string write_blob(Storage& storage, std::string const& repo, std::string const& content) {
+    auto id = storage.start_upload(repo);
+    auto writer = storage.open_upload(repo, id);
+    writer->write(content);
+    writer->commit(digest_of(content));
+    return id;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(StorageTest, BlobsAreContentAddressed) {
+  Storage storage(config());
+  write_blob(storage, "api/a", "content");
+  auto digest = digest_of("content");
+  EXPECT_EQ(storage.blob_path(digest),
+            config().root / "blobs" / "sha256" / digest.hex().substr(0, 2) / digest.hex());
+  std::ifstream in(storage.blob_path(digest));
+  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(stored, "content");
+  auto info = storage.find_blob("api/a", digest);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->size, 7u);
+}
+
+TEST_F(StorageTest, StartUpClearsStagingLeftovers) {
+  { Storage storage(config()); }
+  std::ofstream(config().root / "tmp" / "123-4") << "half-written tag";
+  Storage storage(config());
+  EXPECT_TRUE(fs::is_empty(config().root / "tmp"));
+}
+
+TEST_F(StorageTest, StartUpRemovesExpiredUploadsAndKeepsRecentOnes) {
+  std::string old_id, new_id;
+  {
+    Storage storage(config());
+    old_id = storage.start_upload("api/a");
+    new_id = storage.start_upload("api/a");
+  }
+  fs::last_write_time(config().root / "uploads" / old_id / "data",
+                      fs::file_time_type::clock::now() - std::chrono::hours(25));
+  Storage storage(config());
+  EXPECT_FALSE(storage.upload_size("api/a", old_id));
+  EXPECT_EQ(storage.upload_size("api/a", new_id), 0u);
+}
+
+TEST_F(StorageTest, SameBlobPushedConcurrentlyIsStoredOnce) {
+  Storage storage(config());
+  std::string content(1 << 20, 'z');
+  std::vector<std::thread> pushers;
+  for (int pusher_idx = 0; pusher_idx < 4; ++pusher_idx)
+    pushers.emplace_back([&, pusher_idx] { write_blob(storage, "api/r" + std::to_string(pusher_idx), content); });
+  for (auto& pusher : pushers) pusher.join();
+  for (int pusher_idx = 0; pusher_idx < 4; ++pusher_idx)
+    EXPECT_TRUE(storage.find_blob("api/r" + std::to_string(pusher_idx), digest_of(content)));
+  EXPECT_TRUE(fs::is_empty(config().root / "uploads"));
+}
+
+TEST_F(StorageTest, OneWriterPerUpload) {
+  Storage storage(config());
+  auto id = storage.start_upload("api/a");
+  auto first = storage.open_upload("api/a", id);
+  EXPECT_THROW(storage.open_upload("api/a", id), UploadBusy);
+  first.reset();
+  EXPECT_TRUE(storage.open_upload("api/a", id));
+}
+
+TEST_F(StorageTest, OffsetMustContinueTheUpload) {
+  Storage storage(config());
+  auto id = storage.start_upload("api/a");
+  storage.open_upload("api/a", id)->write(std::string_view("12345"));
+  try {
+    storage.open_upload("api/a", id, 3);
+    FAIL() << "expected UploadRangeError";
+  } catch (UploadRangeError const& error) {
+    EXPECT_EQ(error.size(), 5u);
+    EXPECT_STREQ(error.what(),
+                 ("upload " + id + " holds 5 bytes; a chunk starting at 3 does not follow on").c_str());
+  }
+  EXPECT_TRUE(storage.open_upload("api/a", id, 5));
+}
+
+TEST_F(StorageTest, Sha512DigestsAreAccepted) {
+  Storage storage(config());
+  auto id = storage.start_upload("api/a");
+  auto writer = storage.open_upload("api/a", id);
+  writer->write(std::string_view("abc"));
+  auto digest = digest_of("abc", DigestAlgorithm::sha512);
+  auto info = writer->commit(digest);
+  EXPECT_EQ(info.path, config().root / "blobs" / "sha512" / digest.hex().substr(0, 2) / digest.hex());
+  EXPECT_TRUE(storage.find_blob("api/a", digest));
+}
+
+TEST_F(StorageTest, RepositoriesAreListedByTheirContent) {
+  Storage storage(config());
+  write_blob(storage, "api/a/b", "x");
+  write_blob(storage, "api/a", "y");
+  write_blob(storage, "site/z", "z");
+  EXPECT_EQ(storage.repositories(), (std::vector<std::string>{"api/a", "api/a/b", "site/z"}));
+  EXPECT_TRUE(storage.repository_exists("api/a"));
+  EXPECT_FALSE(storage.repository_exists("api"));
+}
+
+TEST_F(StorageTest, UnusableRootIsReported) {
+  std::ofstream(dir_.path() / "file") << "not a directory";
+  Config bad;
+  bad.root = dir_.path() / "file" / "registry";
+  try {
+    Storage storage(bad);
+    FAIL() << "expected an error";
+  } catch (Error const& error) {
+    EXPECT_TRUE(std::string(error.what()).starts_with("cannot create registry directory " + bad.root.string()))
+        << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace berth::registry
