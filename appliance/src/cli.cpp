@@ -12,6 +12,7 @@
 #include "berth/appliance/config.hpp"
 #include "berth/core/version.hpp"
 #include "logging.hpp"
+#include "registry_commands.hpp"
 #include "serve.hpp"
 
 namespace berth::appliance {
@@ -64,6 +65,14 @@ int run_cli(int argc, char** argv) {
   std::string check_file;
   check_command->add_option("FILE", check_file, "file to check (default: the one berth would use)");
 
+  auto* registry_command = app.add_subcommand("registry", "inspect the registry storage");
+  registry_command->require_subcommand(1);
+  auto* ls_command = registry_command->add_subcommand("ls", "list repositories with their tags and sizes");
+  std::string ls_prefix;
+  ls_command->add_option("NAMESPACE", ls_prefix, "only repositories under this namespace or repository (e.g. api)");
+  auto* fsck_command = registry_command->add_subcommand(
+      "fsck", "rehash every blob and check every manifest's references; exit 1 if anything is damaged");
+
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& error) {
@@ -84,6 +93,9 @@ int run_cli(int argc, char** argv) {
       std::cout << describe(config) << "configuration OK\n";
       return 0;
     }
+
+    if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
+    if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
 
     if (serve_command->parsed()) {
       auto config = load(global);

@@ -121,8 +121,8 @@ std::array<Key, 14> const schema{{
      .min = kib,
      .max = 64 * mib,
      .doc = "largest manifest a client may push; larger gets 413",
-     .store =
-         [](Config& c, Value const& v) { c.registry.max_manifest_bytes = static_cast<std::uint64_t>(as_number(v)); },
+     .store = [](Config& c,
+                 Value const& v) { c.registry.max_manifest_bytes = static_cast<std::uint64_t>(as_number(v)); },
      .show = [](Config const& c) { return format_size(static_cast<std::int64_t>(c.registry.max_manifest_bytes)); }},
     {.name = "registry.namespaces",
      .kind = Kind::names,
@@ -143,9 +143,10 @@ std::array<Key, 14> const schema{{
          [](Config& c, Value const& v) {
            c.registry.upload_expiry = std::chrono::duration_cast<std::chrono::hours>(as_seconds(v));
          },
-     .show = [](Config const& c) {
-       return format_duration(std::chrono::duration_cast<std::chrono::seconds>(c.registry.upload_expiry).count());
-     }},
+     .show =
+         [](Config const& c) {
+           return format_duration(std::chrono::duration_cast<std::chrono::seconds>(c.registry.upload_expiry).count());
+         }},
     {.name = "server.header_timeout",
      .kind = Kind::duration,
      .min = 1,
@@ -392,7 +393,8 @@ std::string expected_form(Key const& key) {
     case Kind::path: return "a path";
     case Kind::endpoint: return "HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000)";
     case Kind::boolean: return "true or false";
-    case Kind::names: return "a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
+    case Kind::names:
+      return "a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
     case Kind::integer: return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
     case Kind::size:
       return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " + format_size(key.max) + ")";

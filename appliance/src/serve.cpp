@@ -98,6 +98,7 @@ int serve(Config const& config) {
 
   // Clear crashed staging files and expired uploads before accepting new ones.
   registry::Storage registry_storage(config.registry);
+  registry_storage.recover();
 
   // Every module registers its routes before the first connection is accepted.
   proxy::Router router;

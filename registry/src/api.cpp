@@ -2,9 +2,9 @@
 // OCI errors and translated in one place (rethrow_as_oci) so handlers never build error bodies.
 #include "berth/registry/api.hpp"
 
+#include <fcntl.h>
 #include <algorithm>
 #include <charconv>
-#include <fcntl.h>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,8 +32,7 @@ constexpr std::string_view api_version = "registry/2.0";
 // wants a more specific one (416 for an upload range, 415 for an unsupported manifest type).
 HttpError oci_error(std::string code, std::string const& message, int status = 0) {
   if (status == 0) {
-    if (code == "BLOB_UNKNOWN" || code == "BLOB_UPLOAD_UNKNOWN" || code == "MANIFEST_UNKNOWN" ||
-        code == "NAME_UNKNOWN")
+    if (code == "BLOB_UNKNOWN" || code == "BLOB_UPLOAD_UNKNOWN" || code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN")
       status = 404;
     else if (code == "UNAUTHORIZED")
       status = 401;
@@ -51,7 +50,9 @@ HttpError oci_error(std::string code, std::string const& message, int status = 0
   return error;
 }
 
-std::string range_header(std::uint64_t size) { return "0-" + std::to_string(size == 0 ? 0 : size - 1); }
+std::string range_header(std::uint64_t size) {
+  return "0-" + std::to_string(size == 0 ? 0 : size - 1);
+}
 
 // Translates the storage and manifest layer's refusals into OCI errors. Call in a catch block.
 [[noreturn]] void rethrow_as_oci() {
@@ -292,8 +293,8 @@ private:
 
     std::uint64_t first = 0, length = info->size;
     int status = 200;
-    if (auto range = request.headers.get("Range"); range && range->starts_with("bytes=") &&
-                                                   range->find(',') == std::string_view::npos) {
+    if (auto range = request.headers.get("Range");
+        range && range->starts_with("bytes=") && range->find(',') == std::string_view::npos) {
       auto spec = range->substr(6);
       auto dash = spec.find('-');
       std::uint64_t a = 0, b = 0;
@@ -308,9 +309,9 @@ private:
           b = info->size - 1;
         }
         if (a >= info->size || b < a || (!has_a && b == 0 && info->size == 0)) {
-          auto error = oci_error("BLOB_UNKNOWN", "range " + std::string(*range) + " is outside the blob's " +
-                                                     std::to_string(info->size) + " bytes",
-                                 416);
+          auto error = oci_error(
+              "BLOB_UNKNOWN",
+              "range " + std::string(*range) + " is outside the blob's " + std::to_string(info->size) + " bytes", 416);
           error.headers.set("Content-Range", "bytes */" + std::to_string(info->size));
           throw error;
         }
@@ -443,8 +444,8 @@ private:
     }
     auto digest = Digest::parse(reference);
     if (!digest && !is_valid_tag(reference))
-      throw oci_error("MANIFEST_INVALID", "invalid tag \"" + reference +
-                                              "\": up to 128 letters, digits, _ . -, not starting with . or -");
+      throw oci_error("MANIFEST_INVALID",
+                      "invalid tag \"" + reference + "\": up to 128 letters, digits, _ . -, not starting with . or -");
     auto put = [this, name, reference, digest](Request const& put_request, std::string body) -> Response {
       try {
         return put_manifest(put_request, name, reference, digest, std::move(body));
@@ -484,12 +485,13 @@ private:
     }
     auto algorithm = digest ? digest->algorithm() : DigestAlgorithm::sha256;
     if (digest && digest_of(body, algorithm) != *digest)
-      throw oci_error("DIGEST_INVALID", "manifest pushed as " + reference + " has digest " +
-                                            digest_of(body, algorithm).to_string());
-    auto stored = storage_.put_manifest(name, body, manifest, digest ? std::nullopt : std::optional(reference),
-                                        algorithm);
-    logger("registry")->info("manifest pushed repo={} reference={} digest={} bytes={}", name, reference,
-                             stored.to_string(), body.size());
+      throw oci_error("DIGEST_INVALID",
+                      "manifest pushed as " + reference + " has digest " + digest_of(body, algorithm).to_string());
+    auto stored =
+        storage_.put_manifest(name, body, manifest, digest ? std::nullopt : std::optional(reference), algorithm);
+    logger("registry")
+        ->info("manifest pushed repo={} reference={} digest={} bytes={}", name, reference, stored.to_string(),
+               body.size());
     auto response = empty_response(201);
     response.headers.set("Location", "/v2/" + name + "/manifests/" + stored.to_string());
     response.headers.set("Docker-Content-Digest", stored.to_string());
@@ -499,8 +501,7 @@ private:
 
   Digest resolve(std::string const& name, std::string const& reference) const {
     if (auto digest = Digest::parse(reference)) return *digest;
-    if (!is_valid_tag(reference))
-      throw oci_error("MANIFEST_INVALID", "invalid tag \"" + reference + "\"");
+    if (!is_valid_tag(reference)) throw oci_error("MANIFEST_INVALID", "invalid tag \"" + reference + "\"");
     if (auto digest = storage_.resolve_tag(name, reference)) return *digest;
     if (!storage_.repository_exists(name)) throw oci_error("NAME_UNKNOWN", "repository " + name + " is not known");
     throw oci_error("MANIFEST_UNKNOWN", "tag " + reference + " is not in repository " + name);

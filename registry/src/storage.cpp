@@ -2,13 +2,13 @@
 // and upload ids reaching this file have been validated, so none can escape the root.
 #include "berth/registry/storage.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 #include <vector>
 
 #include <openssl/rand.h>
@@ -24,9 +24,8 @@ namespace {
 constexpr std::size_t hash_buffer_bytes = 256 * 1024;
 
 bool is_upload_id(std::string const& id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return id.size() == 32 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string random_hex(std::size_t bytes) {
@@ -115,7 +114,9 @@ void UploadWriter::write(std::span<char const> bytes) {
   session.size += bytes.size();
 }
 
-std::uint64_t UploadWriter::size() const { return session_->size; }
+std::uint64_t UploadWriter::size() const {
+  return session_->size;
+}
 
 BlobInfo UploadWriter::commit(Digest const& expected) {
   auto info = storage_.commit_upload(*session_, expected);
@@ -133,6 +134,9 @@ Storage::Storage(Config config) : config_(std::move(config)) {
       throw Error("cannot create registry directory " + (config_.root / sub).string() + ": " + ec.message() +
                   "\nHINT: check volumes.primary points at a writable directory");
   }
+}
+
+void Storage::recover() {
   // Staging files of a crashed process are garbage: nothing refers to them.
   for (auto const& name : list_names(config_.root / "tmp")) remove_quietly(config_.root / "tmp" / name);
 
@@ -160,7 +164,9 @@ fs::path Storage::repository_dir(std::string const& repository) const {
   return config_.root / "repositories" / repository;
 }
 
-fs::path Storage::upload_dir(std::string const& id) const { return config_.root / "uploads" / id; }
+fs::path Storage::upload_dir(std::string const& id) const {
+  return config_.root / "uploads" / id;
+}
 
 void Storage::write_small_file(fs::path const& target, std::string const& content) const {
   static std::atomic<std::uint64_t> counter{0};
@@ -253,8 +259,8 @@ std::unique_ptr<UploadWriter> Storage::open_upload(std::string const& repository
     session->hasher.emplace(std::move(hasher));
   }
   if (offset && *offset != session->size)
-    throw UploadRangeError("upload " + id + " holds " + std::to_string(session->size) +
-                               " bytes; a chunk starting at " + std::to_string(*offset) + " does not follow on",
+    throw UploadRangeError("upload " + id + " holds " + std::to_string(session->size) + " bytes; a chunk starting at " +
+                               std::to_string(*offset) + " does not follow on",
                            session->size);
   session->data = File(session->dir / "data", O_WRONLY | O_APPEND);
   return writer;
@@ -291,9 +297,8 @@ BlobInfo Storage::commit_upload(UploadWriter::Session& session, Digest const& ex
   } else {
     sync_directory(target.parent_path());
   }
-  write_small_file(repository_dir(session.repository) / "_layers" / std::string(expected.algorithm_name()) /
-                       expected.hex(),
-                   "");
+  write_small_file(
+      repository_dir(session.repository) / "_layers" / std::string(expected.algorithm_name()) / expected.hex(), "");
   remove_quietly(session.dir);
   {
     std::lock_guard lock(sessions_mutex_);
@@ -337,9 +342,9 @@ Digest Storage::put_manifest(std::string const& repository, std::string const& b
 
 bool Storage::has_manifest(std::string const& repository, Digest const& digest) const {
   std::error_code ec;
-  return fs::exists(repository_dir(repository) / "_manifests" / "revisions" / std::string(digest.algorithm_name()) /
-                        digest.hex(),
-                    ec);
+  return fs::exists(
+      repository_dir(repository) / "_manifests" / "revisions" / std::string(digest.algorithm_name()) / digest.hex(),
+      ec);
 }
 
 std::optional<Digest> Storage::resolve_tag(std::string const& repository, std::string const& tag) const {
@@ -367,8 +372,8 @@ bool Storage::delete_manifest(std::string const& repository, Digest const& diges
     auto manifest = parse_manifest(stored->bytes, stored->media_type);
     if (manifest.subject) {
       auto const& subject = manifest.subject->digest;
-      remove_quietly(repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) /
-                     subject.hex() / (std::string(digest.algorithm_name()) + "-" + digest.hex()));
+      remove_quietly(repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) / subject.hex() /
+                     (std::string(digest.algorithm_name()) + "-" + digest.hex()));
     }
   } catch (ManifestError const&) {
     // Stored manifests were valid when pushed; if one no longer parses there is no entry to remove.
@@ -421,6 +426,52 @@ std::vector<std::string> Storage::referrers(std::string const& repository, Diges
     if (auto descriptor = read_small_file(dir / name)) descriptors.push_back(std::move(*descriptor));
   }
   return descriptors;
+}
+
+namespace {
+
+// Digests named by "<dir>/<alg>/<hex>" files.
+std::vector<Digest> digests_under(fs::path const& dir) {
+  std::vector<Digest> found;
+  for (auto const& algorithm : list_names(dir))
+    for (auto const& hex : list_names(dir / algorithm))
+      if (auto digest = Digest::parse(algorithm + ":" + hex)) found.push_back(*digest);
+  return found;
+}
+
+}  // namespace
+
+std::vector<Digest> Storage::stored_blobs() const {
+  std::vector<Digest> found;
+  auto blobs = config_.root / "blobs";
+  for (auto const& algorithm : list_names(blobs))
+    for (auto const& prefix : list_names(blobs / algorithm))
+      for (auto const& hex : list_names(blobs / algorithm / prefix))
+        if (auto digest = Digest::parse(algorithm + ":" + hex); digest && hex.starts_with(prefix))
+          found.push_back(*digest);
+  return found;
+}
+
+std::vector<Digest> Storage::linked_blobs(std::string const& repository) const {
+  return digests_under(repository_dir(repository) / "_layers");
+}
+
+std::vector<Digest> Storage::manifests(std::string const& repository) const {
+  return digests_under(repository_dir(repository) / "_manifests" / "revisions");
+}
+
+std::vector<std::pair<Digest, Digest>> Storage::referrer_entries(std::string const& repository) const {
+  std::vector<std::pair<Digest, Digest>> entries;
+  auto dir = repository_dir(repository) / "_referrers";
+  for (auto const& subject : digests_under(dir)) {
+    for (auto const& name : list_names(dir / std::string(subject.algorithm_name()) / subject.hex())) {
+      auto dash = name.find('-');
+      if (dash == std::string::npos) continue;
+      if (auto referrer = Digest::parse(name.substr(0, dash) + ":" + name.substr(dash + 1)))
+        entries.emplace_back(subject, *referrer);
+    }
+  }
+  return entries;
 }
 
 }  // namespace berth::registry

@@ -80,14 +80,13 @@ protected:
   // An OCI image manifest over the given config and layers (already pushed).
   static std::string image_manifest(std::string const& config, std::vector<std::string> const& layers,
                                     std::string const& extra = "") {
-    nlohmann::ordered_json manifest = {
-        {"schemaVersion", 2},
-        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-        {"config",
-         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-          {"digest", digest_of(config).to_string()},
-          {"size", config.size()}}},
-        {"layers", nlohmann::json::array()}};
+    nlohmann::ordered_json manifest = {{"schemaVersion", 2},
+                                       {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                                       {"config",
+                                        {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                                         {"digest", digest_of(config).to_string()},
+                                         {"size", config.size()}}},
+                                       {"layers", nlohmann::json::array()}};
     for (auto const& layer : layers)
       manifest["layers"].push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
                                     {"digest", digest_of(layer).to_string()},
@@ -418,7 +417,8 @@ TEST_F(RegistryApi, ReferrersListsArtifactsWithASubject) {
   EXPECT_EQ(all.header("Content-Type"), "application/vnd.oci.image.index.v1+json");
   auto index = nlohmann::json::parse(all.body);
   EXPECT_EQ(index["manifests"].size(), 2u);
-  auto filtered = call(Method::get, "/v2/api/orders/referrers/" + subject_digest + "?artifactType=application/spdx%2Bjson");
+  auto filtered =
+      call(Method::get, "/v2/api/orders/referrers/" + subject_digest + "?artifactType=application/spdx%2Bjson");
   EXPECT_EQ(filtered.header("OCI-Filters-Applied"), "artifactType");
   auto only = nlohmann::json::parse(filtered.body)["manifests"];
   ASSERT_EQ(only.size(), 1u);
@@ -427,8 +427,9 @@ TEST_F(RegistryApi, ReferrersListsArtifactsWithASubject) {
 
   // Deleting the referrer takes it out of the listing.
   call(Method::delete_, "/v2/api/orders/manifests/" + digest_of(sbom).to_string());
-  EXPECT_EQ(nlohmann::json::parse(call(Method::get, "/v2/api/orders/referrers/" + subject_digest).body)["manifests"].size(),
-            1u);
+  EXPECT_EQ(
+      nlohmann::json::parse(call(Method::get, "/v2/api/orders/referrers/" + subject_digest).body)["manifests"].size(),
+      1u);
   auto none = nlohmann::json::parse(call(Method::get, "/v2/api/orders/referrers/" + digest_of("x").to_string()).body);
   EXPECT_TRUE(none["manifests"].empty());
   EXPECT_EQ(call(Method::get, "/v2/api/orders/referrers/sha256:nothex").error_code(), "DIGEST_INVALID");
@@ -443,8 +444,8 @@ TEST_F(RegistryApi, NamespacesAreEnforced) {
 }
 
 TEST_F(RegistryApi, HostileNamesNeverReachTheFilesystem) {
-  for (std::string name : {"api/..", "api/../../etc", "api/%2e%2e/x", "api//x", "api/X", "api/x%00y", "api/./x",
-                           "api/x\\y"}) {
+  for (std::string name :
+       {"api/..", "api/../../etc", "api/%2e%2e/x", "api//x", "api/X", "api/x%00y", "api/./x", "api/x\\y"}) {
     auto result = call(Method::get, "/v2/" + name + "/tags/list");
     EXPECT_EQ(result.error_code(), "NAME_INVALID") << name << ": " << result.body;
   }

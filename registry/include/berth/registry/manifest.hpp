@@ -40,7 +40,7 @@ struct Descriptor {
   Digest digest;
   std::uint64_t size = 0;
   std::optional<std::string> artifact_type;
-  std::string annotations_json;  ///< the "annotations" object as JSON text; empty when absent
+  std::string annotations_json;   ///< the "annotations" object as JSON text; empty when absent
   std::vector<std::string> urls;  ///< non-empty for foreign (non-distributable) layers
 };
 

@@ -92,10 +92,14 @@ private:
 
 class Storage {
 public:
-  /// Creates the layout under config.root if missing, clears staging leftovers and removes
-  /// uploads older than config.upload_expiry. Throws berth::Error when the root is unusable.
+  /// Creates the layout under config.root if missing. Throws berth::Error when the root is
+  /// unusable. Any number of Storage objects may read one root, in any process.
   explicit Storage(Config config);
   ~Storage();
+
+  /// Clears staging files left by a crash and removes uploads older than config.upload_expiry.
+  /// Only the process that serves the volume (holding its lock) may call this, before serving.
+  void recover();
   Config const& config() const { return config_; }
 
   // --- blobs ---
@@ -143,6 +147,16 @@ public:
 
   /// Where the blob with `digest` lives in the store (whether or not it exists).
   std::filesystem::path blob_path(Digest const& digest) const;
+
+  // --- inventory, for ls and fsck ---
+  /// Every blob file in the store (manifests included), by digest. Skips stray files.
+  std::vector<Digest> stored_blobs() const;
+  /// Blobs linked into `repository`.
+  std::vector<Digest> linked_blobs(std::string const& repository) const;
+  /// Manifests in `repository`.
+  std::vector<Digest> manifests(std::string const& repository) const;
+  /// Referrer entries of `repository`: (subject, referrer) pairs.
+  std::vector<std::pair<Digest, Digest>> referrer_entries(std::string const& repository) const;
 
 private:
   friend class UploadWriter;
