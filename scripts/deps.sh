@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages berth needs to build, test and run, if any are missing.
-# Idempotent and non-interactive; uses sudo when not run as root. Used by run.sh and test.sh.
+# Installs the Debian/Ubuntu packages berth needs, if any are missing: `deps.sh` for building and
+# running, `deps.sh test` adds what the tests drive (real clients). Idempotent and
+# non-interactive; uses sudo when not run as root. Used by run.sh and test.sh.
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,9 @@ packages=(
   libboost-dev libboost-filesystem-dev libcli11-dev libpqxx-dev libyaml-cpp-dev libssl-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libarchive-dev libcrypt-dev libgtest-dev
 )
+if [ "${1:-}" = test ]; then
+  packages+=(skopeo)  # the real registry client the integration tests push and pull with
+fi
 
 missing=()
 for package in "${packages[@]}"; do

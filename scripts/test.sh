@@ -3,6 +3,6 @@
 # integration). Exits non-zero on any failure. Extra arguments go to ctest (e.g. -L unit, -R Server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 scripts/build.sh
 ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 600 "$@"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,19 +19,39 @@ class BerthInstance {
 public:
   /// Starts `berth serve` on 127.0.0.1:0 with data under a fresh temp dir and waits (with a
   /// deadline) until it listens. `config_yaml` is written to the config file it is given.
-  explicit BerthInstance(std::string const& config_yaml = "", std::vector<std::string> extra_args = {}) {
-    auto config = dir_.write("berth.yaml", config_yaml);
-    std::vector<std::string> argv = {BERTH_BINARY,    "--config",
-                                     config.string(), "serve",
-                                     "--listen",      "127.0.0.1:0",
-                                     "--data",        (dir_.path() / "var").string(),
-                                     "--backup",      (dir_.path() / "backup").string()};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<Process>(argv, dir_.path() / "berth.log", dir_.path());
+  explicit BerthInstance(std::string const& config_yaml = "", std::vector<std::string> extra_args = {})
+      : extra_args_(std::move(extra_args)) {
+    // The volumes go into the file too, so that other commands (command()) see the same ones.
+    config_ = dir_.write("berth.yaml", config_yaml + "\nvolumes:\n  primary: " + data_dir().string() +
+                                           "\n  backup: " + (dir_.path() / "backup").string() + "\n");
+    start();
+  }
+
+  /// Starts (again) on the same volume; the port may change.
+  void start() {
+    std::vector<std::string> argv = {BERTH_BINARY, "--config", config_.string(), "serve",
+                                     "--listen", "127.0.0.1:0", "--data", data_dir().string(),
+                                     "--backup", (dir_.path() / "backup").string()};
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    process_.reset();
+    process_ = std::make_unique<Process>(argv, dir_.path() / ("berth-" + std::to_string(++starts_) + ".log"), dir_.path());
     auto line = process_->wait_for_output("listening address=", std::chrono::seconds(30));
     if (!line) throw std::runtime_error("berth serve did not start:\n" + process_->output());
     auto port_start = line->rfind(':') + 1;
     port_ = static_cast<std::uint16_t>(std::stoi(line->substr(port_start)));
+  }
+
+  /// kill -9, as a power cut or the OOM killer would, and reap it.
+  void kill_hard() {
+    process_->send_signal(SIGKILL);
+    process_->wait_exit(std::chrono::seconds(10));
+  }
+
+  /// Runs another berth command against the same configuration and volume.
+  RunResult command(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {BERTH_BINARY, "--config", config_.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
   }
 
   std::uint16_t port() const { return port_; }
@@ -40,6 +61,9 @@ public:
 
 private:
   TempDir dir_;
+  std::filesystem::path config_;
+  std::vector<std::string> extra_args_;
+  int starts_ = 0;
   std::unique_ptr<Process> process_;
   std::uint16_t port_ = 0;
 };
