@@ -233,6 +233,12 @@ private:
     }
     auto route = parse_route(path);
     if (!route) throw oci_error("NOT_FOUND", "no registry endpoint at " + request.path, 404);
+    if (request.method == Method::head && is_valid_repository_name(route->name) && !in_namespace(route->name)) {
+      // A HEAD answer has no body to carry the reason, and clients print only its status. Nothing
+      // can exist outside the namespaces, so say "unknown": the client goes on to a request whose
+      // answer can say why (DENIED naming the namespaces).
+      throw oci_error("NAME_UNKNOWN", "repository " + route->name + " is not known", 404);
+    }
     check_repository(route->name);
     switch (route->endpoint) {
       case Endpoint::tags: require(request, {Method::get, Method::head}); return tags(request, route->name);
@@ -256,14 +262,20 @@ private:
     throw error;
   }
 
+  bool in_namespace(std::string const& name) const {
+    auto slash = name.find('/');
+    if (slash == std::string::npos) return false;
+    return std::find(config_.namespaces.begin(), config_.namespaces.end(), name.substr(0, slash)) !=
+           config_.namespaces.end();
+  }
+
   void check_repository(std::string const& name) const {
     if (!is_valid_repository_name(name))
       throw oci_error("NAME_INVALID", "invalid repository name \"" + name +
                                           "\": use lowercase letters, digits and the separators . _ __ -, with "
                                           "components joined by /");
-    auto slash = name.find('/');
-    auto space = slash == std::string::npos ? std::string() : name.substr(0, slash);
-    if (std::find(config_.namespaces.begin(), config_.namespaces.end(), space) == config_.namespaces.end()) {
+    if (!in_namespace(name)) {
+      auto slash = name.find('/');
       std::string allowed;
       for (auto const& ns : config_.namespaces) allowed += (allowed.empty() ? "" : ", ") + ns + "/";
       throw oci_error("DENIED", "repository \"" + name + "\" is outside the registry's namespaces (" + allowed +

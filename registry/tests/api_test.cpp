@@ -441,6 +441,9 @@ TEST_F(RegistryApi, NamespacesAreEnforced) {
   EXPECT_EQ(outside.error_code(), "DENIED");
   EXPECT_NE(outside.body.find("api/, site/, model/"), std::string::npos) << outside.body;
   EXPECT_EQ(call(Method::get, "/v2/api/manifests/latest").error_code(), "DENIED");  // a bare namespace
+  // HEAD cannot carry the reason, so it says "unknown" and the client's next request gets DENIED.
+  auto head = call(Method::head, "/v2/library/nginx/blobs/" + digest_of("x").to_string());
+  EXPECT_EQ(head.status, 404);
 }
 
 TEST_F(RegistryApi, HostileNamesNeverReachTheFilesystem) {

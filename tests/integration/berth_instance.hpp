@@ -29,12 +29,13 @@ public:
 
   /// Starts (again) on the same volume; the port may change.
   void start() {
-    std::vector<std::string> argv = {BERTH_BINARY, "--config", config_.string(), "serve",
-                                     "--listen", "127.0.0.1:0", "--data", data_dir().string(),
-                                     "--backup", (dir_.path() / "backup").string()};
+    std::vector<std::string> argv = {
+        BERTH_BINARY,  "--config", config_.string(),    "serve",    "--listen",
+        "127.0.0.1:0", "--data",   data_dir().string(), "--backup", (dir_.path() / "backup").string()};
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     process_.reset();
-    process_ = std::make_unique<Process>(argv, dir_.path() / ("berth-" + std::to_string(++starts_) + ".log"), dir_.path());
+    process_ =
+        std::make_unique<Process>(argv, dir_.path() / ("berth-" + std::to_string(++starts_) + ".log"), dir_.path());
     auto line = process_->wait_for_output("listening address=", std::chrono::seconds(30));
     if (!line) throw std::runtime_error("berth serve did not start:\n" + process_->output());
     auto port_start = line->rfind(':') + 1;

@@ -1,8 +1,8 @@
 // kill -9 in the middle of a push: nothing partial becomes visible, the upload can be resumed
 // after the restart, and fsck finds the registry intact.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <nlohmann/json.hpp>
 
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/raw_http.hpp"
