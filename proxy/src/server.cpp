@@ -1,11 +1,17 @@
-// The HTTP/1.1 server on Beast and C++20 coroutines. One strand per connection; the accept
-// loop, signal watcher and shutdown timer share one more. Request logic lives in the Router's
-// handlers; this file only moves bytes, enforces limits and timeouts, and shuts down gracefully.
+// The HTTP/1.1 server on Beast and C++20 coroutines. Each I/O thread runs its own io_context
+// and owns the connections it accepted, so a request never hops threads (no strands, no
+// cross-thread wake-ups). Timeouts are one coarse deadline per connection, watched by a timer
+// that rarely fires, instead of a timer armed around every read and write. Request logic lives
+// in the Router's handlers; this file only moves bytes, enforces limits and timeouts, and shuts
+// down gracefully.
 #include "berth/proxy/server.hpp"
 
+#include <sys/sendfile.h>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <set>
@@ -21,8 +27,12 @@ namespace {
 
 using namespace std::chrono_literals;
 using net::use_awaitable;
+using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t body_chunk_bytes = 64 * 1024;
+// Body I/O goes through one buffer per connection, allocated on first use.
+constexpr std::size_t body_chunk_bytes = 256 * 1024;
+// Responses up to this size go out in a single write together with their head.
+constexpr std::uint64_t small_body_bytes = 64 * 1024;
 // A body the handler did not read is drained to keep the connection, up to this size.
 constexpr std::uint64_t drain_limit_bytes = 64 * 1024;
 // After an error response to an unread body: how long and how much we read and discard so the
@@ -31,9 +41,36 @@ constexpr auto linger_time = 2s;
 constexpr std::uint64_t linger_limit_bytes = 16 * 1024 * 1024;
 
 struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
-  bool busy = false;  // a request is being handled; only touched on the connection's strand
+  explicit Connection(tcp::socket s) : socket(std::move(s)), watchdog(socket.get_executor()) {}
+
+  // The connection is closed when the clock passes `deadline`; every I/O step moves it. Only a
+  // deadline earlier than the watchdog's wake-up needs the watchdog woken to re-arm.
+  void expires_after(std::chrono::seconds timeout) { expires_at(Clock::now() + timeout); }
+  void expires_at(Clock::time_point when) {
+    deadline = when;
+    if (deadline < watchdog.expiry()) watchdog.cancel();
+  }
+
+  void close() {
+    if (closed) return;
+    closed = true;
+    beast::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    watchdog.cancel();
+  }
+
+  tcp::socket socket;
+  net::steady_timer watchdog;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool busy = false;    // a request is being handled
+  bool closed = false;  // all of this is touched only on the connection's own thread
+  std::vector<char> chunk;
+
+  std::span<char> body_buffer() {
+    if (chunk.empty()) chunk.resize(body_chunk_bytes);
+    return chunk;
+  }
 };
 
 Method to_method(http::verb verb) {
@@ -62,31 +99,114 @@ bool is_parse_error(beast::error_code const& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
-void close_now(Connection& connection) {
-  beast::error_code ignored;
-  connection.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  connection.stream.close();
+// Closes the connection when its deadline passes. Wakes about once per timeout while the
+// connection is busy (the deadline keeps moving), not once per read.
+net::awaitable<void> watch_deadline(std::shared_ptr<Connection> connection) {
+  while (!connection->closed) {
+    connection->watchdog.expires_at(connection->deadline);
+    beast::error_code ec;
+    co_await connection->watchdog.async_wait(net::redirect_error(use_awaitable, ec));
+    if (connection->closed) co_return;
+    if (Clock::now() >= connection->deadline) connection->close();
+  }
 }
+
+// The request body, as it arrives: read straight from the socket into the connection's buffer
+// when its length is known, through Beast's parser when it is chunked.
+class BodyReader {
+public:
+  BodyReader(Connection& connection, beast::flat_buffer& buffer, http::request_parser<http::empty_body>&& header)
+      : connection_(connection), buffer_(buffer) {
+    if (header.is_done()) {
+      done_ = true;
+    } else if (header.content_length()) {
+      remaining_ = *header.content_length();
+    } else {
+      chunked_.emplace(std::move(header));
+      chunked_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    }
+  }
+
+  bool done() const { return done_; }
+  std::uint64_t received() const { return received_; }
+  /// Bytes still expected, when the body has a length.
+  std::optional<std::uint64_t> remaining() const {
+    return chunked_ ? std::nullopt : std::optional<std::uint64_t>(remaining_);
+  }
+
+  /// The next piece of the body, empty at the end. Sets `error` when the client fails to
+  /// deliver (disconnect, timeout, malformed chunking).
+  net::awaitable<std::span<char const>> next(std::chrono::seconds timeout, beast::error_code& error) {
+    if (done_) co_return std::span<char const>{};
+    auto space = connection_.body_buffer();
+    if (chunked_) {
+      for (;;) {
+        chunked_->get().body().data = space.data();
+        chunked_->get().body().size = space.size();
+        connection_.expires_after(timeout);
+        co_await http::async_read_some(connection_.socket, buffer_, *chunked_,
+                                       net::redirect_error(use_awaitable, error));
+        if (error == http::error::need_buffer) error = {};
+        if (error) co_return std::span<char const>{};
+        auto got = space.size() - chunked_->get().body().size;
+        if (chunked_->is_done()) done_ = true;
+        received_ += got;
+        if (got || done_) co_return std::span<char const>(space.data(), got);
+      }
+    }
+    std::size_t got = 0;
+    if (buffer_.size() > 0) {  // bytes that arrived with the head
+      got = static_cast<std::size_t>(std::min<std::uint64_t>({buffer_.size(), remaining_, space.size()}));
+      net::buffer_copy(net::buffer(space.data(), got), buffer_.data());
+      buffer_.consume(got);
+    } else {
+      connection_.expires_after(timeout);
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, space.size()));
+      got = co_await connection_.socket.async_read_some(net::buffer(space.data(), want),
+                                                        net::redirect_error(use_awaitable, error));
+      if (error == net::error::eof) error = http::error::partial_message;
+      if (error) co_return std::span<char const>{};
+    }
+    remaining_ -= got;
+    received_ += got;
+    done_ = remaining_ == 0;
+    co_return std::span<char const>(space.data(), got);
+  }
+
+private:
+  Connection& connection_;
+  beast::flat_buffer& buffer_;
+  std::optional<http::request_parser<http::buffer_body>> chunked_;
+  std::uint64_t remaining_ = 0;
+  std::uint64_t received_ = 0;
+  bool done_ = false;
+};
 
 }  // namespace
 
 struct Server::State {
   State(ServerConfig cfg, Router routes)
-      : config(std::move(cfg)),
-        router(std::move(routes)),
-        control(net::make_strand(ioc)),
-        acceptor(control),
-        grace_timer(control),
-        log(logger("http")),
-        access(logger("access")) {}
+      : config(std::move(cfg)), router(std::move(routes)), log(logger("http")), access(logger("access")) {
+    unsigned count = config.threads ? config.threads : std::max(2u, std::thread::hardware_concurrency());
+    for (unsigned worker_idx = 0; worker_idx < count; ++worker_idx) workers.push_back(std::make_unique<Worker>());
+    control.emplace(workers.front()->ioc.get_executor());
+    acceptor.emplace(*control);
+    grace_timer.emplace(*control);
+  }
+
+  struct Worker {
+    net::io_context ioc{1};  // one thread each: no locking inside Asio
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  };
 
   ServerConfig config;
   Router router;
-  net::io_context ioc;
-  net::strand<net::io_context::executor_type> control;  // acceptor, signals, shutdown
-  tcp::acceptor acceptor;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<std::size_t> next_worker{0};
+  std::optional<net::strand<net::io_context::executor_type>> control;  // acceptor, signals, shutdown
+  std::optional<tcp::acceptor> acceptor;
   std::optional<net::signal_set> signals;
-  net::steady_timer grace_timer;
+  std::optional<net::steady_timer> grace_timer;
   std::function<void()> on_stopping;
   std::atomic<bool> stopping{false};
   bool stopped = false;  // every connection is gone; on `control`
@@ -110,9 +230,8 @@ struct Server::State {
 
 namespace {
 
-template <class Stream>
-net::awaitable<void> write_status(Stream& stream, unsigned version, http::status status, std::string const& code,
-                                  std::string const& message, std::chrono::seconds timeout) {
+net::awaitable<void> write_status(Connection& connection, unsigned version, http::status status,
+                                  std::string const& code, std::string const& message, std::chrono::seconds timeout) {
   HttpError error(static_cast<int>(status), code, message);
   auto reply = error_response(error);
   http::response<http::string_body> res{status, version};
@@ -120,39 +239,41 @@ net::awaitable<void> write_status(Stream& stream, unsigned version, http::status
   res.body() = std::get<std::string>(reply.body);
   res.keep_alive(false);
   res.prepare_payload();
-  beast::get_lowest_layer(stream).expires_after(timeout);
+  connection.expires_after(timeout);
   beast::error_code ec;
-  co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
+  co_await http::async_write(connection.socket, res, net::redirect_error(use_awaitable, ec));
 }
 
-// Feeds the request body to the sink. Returns false if the client failed to deliver it
-// (disconnect, timeout, malformed chunking: `error` says which).
-template <class Stream>
-net::awaitable<bool> read_body(Stream& stream, beast::flat_buffer& buffer,
-                               http::request_parser<http::buffer_body>& parser, std::vector<char>& chunk,
-                               std::chrono::seconds timeout, BodySink* sink, std::uint64_t& bytes_in,
-                               std::uint64_t max_bytes, beast::error_code& error) {
-  while (!parser.is_done()) {
-    parser.get().body().data = chunk.data();
-    parser.get().body().size = chunk.size();
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    co_await http::async_read_some(stream, buffer, parser, net::redirect_error(use_awaitable, error));
-    if (error == http::error::need_buffer) error = {};
-    if (error) co_return false;
-    auto received = chunk.size() - parser.get().body().size;
-    bytes_in += received;
-    if (sink && received) sink->write({chunk.data(), received});
-    if (bytes_in > max_bytes) co_return false;
+// Sends `length` bytes of `span.fd` from `span.offset` with sendfile(2): no copy through user
+// space. Plain TCP only.
+net::awaitable<std::uint64_t> send_file(Connection& connection, FileSpan span, std::uint64_t length,
+                                        std::chrono::seconds timeout) {
+  auto& socket = connection.socket;
+  socket.native_non_blocking(true);
+  off_t offset = static_cast<off_t>(span.offset);
+  std::uint64_t sent = 0;
+  while (sent < length) {
+    connection.expires_after(timeout);
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 4 << 20));
+    auto n = ::sendfile(socket.native_handle(), span.fd, &offset, want);
+    if (n > 0) {
+      sent += static_cast<std::uint64_t>(n);
+    } else if (n == 0) {
+      throw Error("file ended after " + std::to_string(sent) + " of " + std::to_string(length) + " bytes");
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      co_await socket.async_wait(tcp::socket::wait_write, use_awaitable);
+    } else if (errno != EINTR) {
+      throw beast::system_error(beast::error_code(errno, beast::system_category()));
+    }
   }
-  co_return true;
+  co_return sent;
 }
 
 // Writes the response; returns body bytes sent. Throws on a broken connection or a failing
 // body source (the caller then drops the connection: the status line is already out).
-template <class Stream>
-net::awaitable<std::uint64_t> write_response(Stream& stream, Response& response, unsigned version, bool head_only,
-                                             bool keep_alive, std::vector<char>& chunk, std::chrono::seconds timeout) {
-  auto& lowest = beast::get_lowest_layer(stream);
+net::awaitable<std::uint64_t> write_response(Connection& connection, Response& response, unsigned version,
+                                             bool head_only, bool keep_alive, std::chrono::seconds timeout) {
+  auto& socket = connection.socket;
   if (auto* text = std::get_if<std::string>(&response.body)) {
     http::response<http::string_body> res{static_cast<http::status>(response.status), version};
     for (auto const& [name, value] : response.headers) res.insert(name, value);
@@ -161,45 +282,68 @@ net::awaitable<std::uint64_t> write_response(Stream& stream, Response& response,
     auto length = text->size();
     res.body() = std::move(*text);
     if (!head_only || !explicit_length) res.content_length(length);
-    lowest.expires_after(timeout);
+    connection.expires_after(timeout);
     if (head_only) {
       http::response_serializer<http::string_body> serializer{res};
-      co_await http::async_write_header(stream, serializer, use_awaitable);
+      co_await http::async_write_header(socket, serializer, use_awaitable);
       co_return 0;
     }
-    co_await http::async_write(stream, res, use_awaitable);
+    co_await http::async_write(socket, res, use_awaitable);
     co_return length;
   }
 
   auto& source = std::get<std::unique_ptr<BodySource>>(response.body);
+  auto const& length = response.stream_length;
   http::response<http::buffer_body> res{static_cast<http::status>(response.status), version};
   for (auto const& [name, value] : response.headers) res.insert(name, value);
   res.keep_alive(keep_alive);
-  if (response.stream_length)
-    res.content_length(*response.stream_length);
+  if (length)
+    res.content_length(*length);
   else
     res.chunked(true);
+  auto chunk = connection.body_buffer();
+
+  // A small body of known length goes out with its head in one write.
+  if (length && *length <= small_body_bytes && !head_only) {
+    std::size_t filled = 0;
+    while (filled < *length) {
+      auto got = source->read(chunk.subspan(filled, static_cast<std::size_t>(*length) - filled));
+      if (got == 0) break;
+      filled += got;
+    }
+    if (filled != *length || source->read(chunk.subspan(filled, 1)) != 0)
+      throw Error("response body does not have its announced " + std::to_string(*length) + " bytes");
+    res.body().data = chunk.data();
+    res.body().size = filled;
+    res.body().more = false;
+    connection.expires_after(timeout);
+    co_await http::async_write(socket, res, use_awaitable);
+    co_return filled;
+  }
+
   res.body().data = nullptr;
   res.body().more = true;
   http::response_serializer<http::buffer_body> serializer{res};
-  lowest.expires_after(timeout);
-  co_await http::async_write_header(stream, serializer, use_awaitable);
+  connection.expires_after(timeout);
+  co_await http::async_write_header(socket, serializer, use_awaitable);
   if (head_only) co_return 0;
+
+  if (auto span = source->file_span(); span && length)
+    co_return co_await send_file(connection, *span, *length, timeout);
 
   std::uint64_t sent = 0;
   for (;;) {
     std::size_t produced = source->read(chunk);
-    if (response.stream_length && sent + produced > *response.stream_length)
-      throw Error("response body is longer than its announced " + std::to_string(*response.stream_length) + " bytes");
+    if (length && sent + produced > *length)
+      throw Error("response body is longer than its announced " + std::to_string(*length) + " bytes");
     res.body().data = produced ? chunk.data() : nullptr;
     res.body().size = produced;
     res.body().more = produced != 0;
-    if (!produced && response.stream_length && sent != *response.stream_length)
-      throw Error("response body ended after " + std::to_string(sent) + " of " +
-                  std::to_string(*response.stream_length) + " bytes");
+    if (!produced && length && sent != *length)
+      throw Error("response body ended after " + std::to_string(sent) + " of " + std::to_string(*length) + " bytes");
     beast::error_code ec;
-    lowest.expires_after(timeout);
-    co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
+    connection.expires_after(timeout);
+    co_await http::async_write(socket, serializer, net::redirect_error(use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) throw beast::system_error(ec);
     sent += produced;
@@ -207,7 +351,7 @@ net::awaitable<std::uint64_t> write_response(Stream& stream, Response& response,
   }
 }
 
-Request make_request(http::request_parser<http::empty_body> const& parser, std::string remote) {
+Request make_request(http::request_parser<http::empty_body> const& parser, std::string const& remote) {
   auto const& head = parser.get();
   Request request;
   request.method = to_method(head.method());
@@ -219,21 +363,19 @@ Request make_request(http::request_parser<http::empty_body> const& parser, std::
   for (auto const& field : head) request.headers.add(std::string(field.name_string()), std::string(field.value()));
   if (auto length = parser.content_length()) request.content_length = *length;
   request.has_body = !parser.is_done();
-  request.remote_address = std::move(remote);
+  request.remote_address = remote;
   return request;
 }
 
 // Serves requests on one connection until the client leaves, an error ends it, or the server
-// is stopping. Runs on the connection's strand.
-template <class Stream>
-net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection> connection, Stream& stream) {
+// is stopping. Runs on the connection's thread.
+net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection> connection) {
   auto const& config = state.config;
-  auto& lowest = beast::get_lowest_layer(stream);
+  auto& socket = connection->socket;
   beast::error_code ec;
-  auto remote_endpoint = lowest.socket().remote_endpoint(ec);
+  auto remote_endpoint = socket.remote_endpoint(ec);
   std::string remote = ec ? std::string("unknown") : format_endpoint(remote_endpoint);
   beast::flat_buffer buffer;
-  std::vector<char> chunk(body_chunk_bytes);
   bool first_request = true;
 
   while (!state.stopping) {
@@ -241,8 +383,8 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
     if (buffer.size() == 0) {
       // Wait for the first byte of the next request under the idle timeout; only then does
       // the stricter header timeout start, and does a shutdown treat us as busy.
-      lowest.expires_after(first_request ? config.header_timeout : config.idle_timeout);
-      auto received = co_await lowest.async_read_some(buffer.prepare(config.max_header_bytes + 1),
+      connection->expires_after(first_request ? config.header_timeout : config.idle_timeout);
+      auto received = co_await socket.async_read_some(buffer.prepare(config.max_header_bytes + 1),
                                                       net::redirect_error(use_awaitable, ec));
       if (ec) co_return;
       buffer.commit(received);
@@ -253,54 +395,56 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
     http::request_parser<http::empty_body> header_parser;
     header_parser.header_limit(config.max_header_bytes);
     header_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    lowest.expires_after(config.header_timeout);
-    co_await http::async_read_header(stream, buffer, header_parser, net::redirect_error(use_awaitable, ec));
+    connection->expires_after(config.header_timeout);
+    co_await http::async_read_header(socket, buffer, header_parser, net::redirect_error(use_awaitable, ec));
     if (ec == http::error::header_limit) {
       state.log->info("request head too large remote={} limit={}", remote, config.max_header_bytes);
-      co_await write_status(stream, 11, http::status::request_header_fields_too_large, "SIZE_INVALID",
+      co_await write_status(*connection, 11, http::status::request_header_fields_too_large, "SIZE_INVALID",
                             "request head exceeds " + std::to_string(config.max_header_bytes) + " bytes",
                             config.io_timeout);
       co_return;
     }
     if (ec && is_parse_error(ec)) {
       state.log->info("malformed request remote={} error=\"{}\"", remote, ec.message());
-      co_await write_status(stream, 11, http::status::bad_request, "BAD_REQUEST",
+      co_await write_status(*connection, 11, http::status::bad_request, "BAD_REQUEST",
                             "malformed HTTP request: " + ec.message(), config.io_timeout);
       co_return;
     }
     if (ec) co_return;  // closed, reset or timed out between requests: nothing to answer
 
-    auto started = std::chrono::steady_clock::now();
+    auto started = Clock::now();
     Request request = make_request(header_parser, remote);
     unsigned version = header_parser.get().version();
     bool keep_alive = header_parser.get().keep_alive();
     bool expects_continue = false;
     if (auto expect = request.headers.get("Expect"))
       expects_continue = beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue");
-    http::request_parser<http::buffer_body> parser(std::move(header_parser));
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    BodyReader body(*connection, buffer, std::move(header_parser));
 
     Response response;
-    std::uint64_t bytes_in = 0;
     bool client_failed = false;  // the client broke off its request: nothing to answer
     try {
       Reply reply = state.router.dispatch(request);
       if (auto* sink = std::get_if<std::unique_ptr<BodySink>>(&reply)) {
-        if (expects_continue && !parser.is_done()) {
+        if (expects_continue && !body.done()) {
           http::response<http::empty_body> go_on{http::status::continue_, version};
-          lowest.expires_after(config.io_timeout);
-          co_await http::async_write(stream, go_on, use_awaitable);
+          connection->expires_after(config.io_timeout);
+          co_await http::async_write(socket, go_on, use_awaitable);
         }
         beast::error_code body_error;
-        if (co_await read_body(stream, buffer, parser, chunk, config.io_timeout, sink->get(), bytes_in,
-                               std::numeric_limits<std::uint64_t>::max(), body_error)) {
+        while (!body.done()) {
+          auto piece = co_await body.next(config.io_timeout, body_error);
+          if (body_error) break;
+          if (!piece.empty()) (*sink)->write(piece);
+        }
+        if (!body_error) {
           response = (*sink)->finish();
         } else if (is_parse_error(body_error)) {
           throw HttpError(400, "BAD_REQUEST", "malformed request body: " + body_error.message());
         } else {
           client_failed = true;
           state.log->info("request body not delivered remote={} target={} received={} error=\"{}\"", remote,
-                          request.target, bytes_in, body_error.message());
+                          request.target, body.received(), body_error.message());
         }
       } else {
         response = std::move(std::get<Response>(reply));
@@ -315,41 +459,44 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
     if (client_failed) co_return;  // destroys the sink, which discards what it received
 
     // A body nobody read: drain a small one to keep the connection, else close after answering.
-    bool unread_body = !parser.is_done();
-    if (unread_body && (!request.content_length || *request.content_length - bytes_in <= drain_limit_bytes)) {
+    if (!body.done() && body.remaining().value_or(0) <= drain_limit_bytes) {
+      auto limit = body.received() + drain_limit_bytes;
       beast::error_code drain_error;
-      if (co_await read_body(stream, buffer, parser, chunk, config.io_timeout, nullptr, bytes_in,
-                             bytes_in + drain_limit_bytes, drain_error))
-        unread_body = false;
+      while (!body.done() && !drain_error && body.received() <= limit)
+        co_await body.next(config.io_timeout, drain_error);
     }
-    if (unread_body) keep_alive = false;
-    if (state.stopping) keep_alive = false;
+    bool unread_body = !body.done();
+    if (unread_body || state.stopping) keep_alive = false;
 
     std::uint64_t bytes_out = 0;
     bool head_only = request.method == Method::head;
     int status = response.status;
-    std::exception_ptr write_failure;
+    bool write_failed = false;
     try {
-      bytes_out = co_await write_response(stream, response, version, head_only, keep_alive, chunk, config.io_timeout);
+      bytes_out = co_await write_response(*connection, response, version, head_only, keep_alive, config.io_timeout);
     } catch (std::exception const& error) {
-      write_failure = std::current_exception();
+      write_failed = true;
       state.log->info("response not delivered remote={} target={} error=\"{}\"", remote, request.target, error.what());
     }
-    auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
-    state.access->info("{} \"{} {}\" {} in={} out={} ms={:.1f}", remote, request.method_name, request.target, status,
-                       bytes_in, bytes_out, elapsed.count());
-    if (write_failure) co_return;
+    if (state.access->should_log(spdlog::level::info)) {
+      auto elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started);
+      state.access->info("{} \"{} {}\" {} in={} out={} ms={:.1f}", remote, request.method_name, request.target, status,
+                         body.received(), bytes_out, elapsed.count());
+    }
+    if (write_failed) co_return;
 
     if (!keep_alive) {
       if (unread_body) {
         // Half-close and swallow what the client is still sending, so it reads our answer
         // rather than a reset.
-        lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
-        auto deadline = std::chrono::steady_clock::now() + linger_time;
+        socket.shutdown(tcp::socket::shutdown_send, ec);
+        auto linger_until = Clock::now() + linger_time;
+        connection->expires_at(linger_until);
         std::uint64_t discarded = 0;
-        while (discarded < linger_limit_bytes && std::chrono::steady_clock::now() < deadline) {
-          lowest.expires_at(deadline);
-          discarded += co_await lowest.async_read_some(net::buffer(chunk), net::redirect_error(use_awaitable, ec));
+        auto space = connection->body_buffer();
+        while (discarded < linger_limit_bytes && Clock::now() < linger_until) {
+          discarded += co_await socket.async_read_some(net::buffer(space.data(), space.size()),
+                                                       net::redirect_error(use_awaitable, ec));
           if (ec) break;
         }
       }
@@ -360,14 +507,14 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
 
 net::awaitable<void> accept_loop(Server::State& state) {
   for (;;) {
+    auto& worker = *state.workers[state.next_worker++ % state.workers.size()];
     beast::error_code ec;
-    auto socket =
-        co_await state.acceptor.async_accept(net::make_strand(state.ioc), net::redirect_error(use_awaitable, ec));
-    if (!state.acceptor.is_open() || ec == net::error::operation_aborted) co_return;
+    auto socket = co_await state.acceptor->async_accept(worker.ioc, net::redirect_error(use_awaitable, ec));
+    if (!state.acceptor->is_open() || ec == net::error::operation_aborted) co_return;
     if (ec) {
       // Out of file descriptors or similar: say so and back off instead of spinning.
       state.log->warn("accept failed error=\"{}\"", ec.message());
-      net::steady_timer backoff(state.control, 100ms);
+      net::steady_timer backoff(*state.control, 100ms);
       co_await backoff.async_wait(net::redirect_error(use_awaitable, ec));
       continue;
     }
@@ -377,17 +524,18 @@ net::awaitable<void> accept_loop(Server::State& state) {
       std::lock_guard lock(state.connections_mutex);
       state.connections.insert(connection);
     }
-    net::co_spawn(connection->stream.get_executor(), serve_http(state, connection, connection->stream),
-                  [&state, connection](std::exception_ptr failure) {
-                    if (failure) {
-                      try {
-                        std::rethrow_exception(failure);
-                      } catch (std::exception const& error) {
-                        state.log->warn("connection ended by error=\"{}\"", error.what());
-                      }
-                    }
-                    state.remove(connection);
-                  });
+    net::co_spawn(worker.ioc, watch_deadline(connection), net::detached);
+    net::co_spawn(worker.ioc, serve_http(state, connection), [&state, connection](std::exception_ptr failure) {
+      if (failure) {
+        try {
+          std::rethrow_exception(failure);
+        } catch (std::exception const& error) {
+          state.log->warn("connection ended by error=\"{}\"", error.what());
+        }
+      }
+      connection->close();
+      state.remove(connection);
+    });
   }
 }
 
@@ -417,10 +565,10 @@ void Server::State::begin_stop(std::string const& reason) {
   log->info("stopping reason=\"{}\" open_connections={} grace_seconds={}", reason, open, config.shutdown_grace.count());
   if (on_stopping) on_stopping();
   beast::error_code ignored;
-  acceptor.close(ignored);
+  acceptor->close(ignored);
   close_connections(true);
-  grace_timer.expires_after(config.shutdown_grace);
-  grace_timer.async_wait([this](beast::error_code ec) {
+  grace_timer->expires_after(config.shutdown_grace);
+  grace_timer->async_wait([this](beast::error_code ec) {
     if (ec) return;
     log->warn("shutdown grace period over: closing the remaining connections");
     close_connections(false);
@@ -430,16 +578,17 @@ void Server::State::begin_stop(std::string const& reason) {
 
 void Server::State::finish_stop() {
   stopped = true;
-  grace_timer.cancel();
+  grace_timer->cancel();
   if (signals) signals->cancel();
+  for (auto& worker : workers) worker->keep_running.reset();  // let each thread run out of work
 }
 
 void Server::State::close_connections(bool idle_only) {
   std::lock_guard lock(connections_mutex);
   for (auto const& connection : connections) {
-    // The connection's own strand decides: a request in progress is left to finish.
-    net::post(connection->stream.get_executor(), [connection, idle_only] {
-      if (!idle_only || !connection->busy) close_now(*connection);
+    // The connection's own thread decides: a request in progress is left to finish.
+    net::post(connection->socket.get_executor(), [connection, idle_only] {
+      if (!idle_only || !connection->busy) connection->close();
     });
   }
 }
@@ -451,7 +600,7 @@ void Server::State::remove(std::shared_ptr<Connection> const& connection) {
     connections.erase(connection);
     last = connections.empty();
   }
-  if (last && stopping) net::post(control, [this] { finish_stop(); });
+  if (last && stopping) net::post(*control, [this] { finish_stop(); });
 }
 
 Server::Server(ServerConfig config, Router router)
@@ -461,7 +610,7 @@ Server::Server(ServerConfig config, Router router)
   beast::error_code ec;
   auto address = net::ip::make_address(state.config.host, ec);
   if (ec) {
-    tcp::resolver resolver(state.ioc);
+    tcp::resolver resolver(state.workers.front()->ioc);
     auto results = resolver.resolve(state.config.host, std::to_string(state.config.port), ec);
     if (ec || results.empty()) throw Error("cannot listen on " + where + ": cannot resolve host: " + ec.message());
     address = results.begin()->endpoint().address();
@@ -475,14 +624,15 @@ Server::Server(ServerConfig config, Router router)
       message += "\nHINT: ports below 1024 need root or CAP_NET_BIND_SERVICE";
     return Error(message);
   };
-  state.acceptor.open(endpoint.protocol(), ec);
+  auto& acceptor = *state.acceptor;
+  acceptor.open(endpoint.protocol(), ec);
   if (ec) throw fail("open");
-  state.acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  state.acceptor.bind(endpoint, ec);
+  acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  acceptor.bind(endpoint, ec);
   if (ec) throw fail("bind");
-  state.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) throw fail("listen");
-  auto local = state.acceptor.local_endpoint();
+  auto local = acceptor.local_endpoint();
   state.address = format_endpoint(local);
   state.port = local.port();
 }
@@ -498,7 +648,7 @@ std::uint16_t Server::local_port() const {
 }
 
 void Server::stop_on_signals() {
-  state_->signals.emplace(state_->control, SIGTERM, SIGINT);
+  state_->signals.emplace(*state_->control, SIGTERM, SIGINT);
 }
 
 void Server::on_stopping(std::function<void()> callback) {
@@ -511,12 +661,11 @@ std::size_t Server::connection_count() const {
 }
 
 void Server::stop() {
-  net::post(state_->control, [state = state_.get()] { state->begin_stop("stop requested"); });
+  net::post(*state_->control, [state = state_.get()] { state->begin_stop("stop requested"); });
 }
 
 void Server::run() {
   auto& state = *state_;
-  unsigned threads = state.config.threads ? state.config.threads : std::max(2u, std::thread::hardware_concurrency());
   auto log_failure = [&state](std::exception_ptr failure) {
     if (!failure) return;
     try {
@@ -525,13 +674,15 @@ void Server::run() {
       state.log->error("server task failed error=\"{}\"", error.what());
     }
   };
-  net::co_spawn(state.control, accept_loop(state), log_failure);
-  if (state.signals) net::co_spawn(state.control, watch_signals(state), log_failure);
-  state.log->info("listening address={} threads={}", state.address, threads);
+  for (auto& worker : state.workers) worker->keep_running.emplace(worker->ioc.get_executor());
+  net::co_spawn(*state.control, accept_loop(state), log_failure);
+  if (state.signals) net::co_spawn(*state.control, watch_signals(state), log_failure);
+  state.log->info("listening address={} threads={}", state.address, state.workers.size());
 
   std::vector<std::thread> pool;
-  for (unsigned thread_idx = 1; thread_idx < threads; ++thread_idx) pool.emplace_back([&state] { state.ioc.run(); });
-  state.ioc.run();
+  for (std::size_t worker_idx = 1; worker_idx < state.workers.size(); ++worker_idx)
+    pool.emplace_back([&state, worker_idx] { state.workers[worker_idx]->ioc.run(); });
+  state.workers.front()->ioc.run();
   for (auto& thread : pool) thread.join();
   state.log->info("stopped address={}", state.address);
 }

@@ -159,6 +159,7 @@ class FileSource final : public proxy::BodySource {
 public:
   FileSource(File file, std::uint64_t offset, std::uint64_t length)
       : file_(std::move(file)), offset_(offset), left_(length) {}
+  std::optional<proxy::FileSpan> file_span() const override { return proxy::FileSpan{file_.fd(), offset_}; }
   std::size_t read(std::span<char> buffer) override {
     if (left_ == 0) return 0;
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), left_));

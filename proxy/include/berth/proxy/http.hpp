@@ -60,6 +60,13 @@ struct Request {
   std::optional<std::string> query_param(std::string_view name) const;
 };
 
+/// A body that is a range of an open file, which the server may send without copying it
+/// through user space (sendfile(2)).
+struct FileSpan {
+  int fd = -1;               ///< owned by the BodySource, open while it lives
+  std::uint64_t offset = 0;  ///< where the body starts in the file
+};
+
 /// Pulled by the server to produce a response body of any size with constant memory.
 class BodySource {
 public:
@@ -67,6 +74,9 @@ public:
   /// Fills `buffer` with the next bytes; returns how many, 0 at the end. May throw berth::Error,
   /// which aborts the connection (the status line has already gone out).
   virtual std::size_t read(std::span<char> buffer) = 0;
+  /// The file behind the body, if there is one and read() has not been called; the server then
+  /// sends Response::stream_length bytes from it directly.
+  virtual std::optional<FileSpan> file_span() const { return std::nullopt; }
 };
 
 struct Response {
