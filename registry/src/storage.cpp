@@ -15,6 +15,7 @@
 
 #include "berth/core/log.hpp"
 #include "file_io.hpp"
+#include "staging_file.hpp"
 
 namespace berth::registry {
 namespace fs = std::filesystem;
@@ -81,9 +82,9 @@ struct UploadWriter::Session {
   std::string repository;
   fs::path dir;
   std::uint64_t size = 0;
-  std::optional<Hasher> hasher;  // sha256 of the bytes so far; empty when it must be rebuilt
-  bool in_use = false;           // guarded by Storage::sessions_mutex_
-  File data;                     // open while a writer holds the session
+  std::optional<Hasher> hasher;       // sha256 of the bytes so far; empty when it must be rebuilt
+  bool in_use = false;                // guarded by Storage::sessions_mutex_
+  std::unique_ptr<StagingFile> data;  // open while a writer holds the session
 };
 
 // --- UploadWriter ---
@@ -93,21 +94,28 @@ UploadWriter::UploadWriter(Storage& storage, std::shared_ptr<Session> session)
 
 UploadWriter::~UploadWriter() {
   if (!session_) return;
-  session_->data = File();
+  if (session_->data) {
+    // Leave every accepted byte in the file, so the upload's reported size is what it holds.
+    try {
+      session_->data->flush();
+    } catch (std::exception const& error) {
+      logger("registry")->warn("upload not flushed id={} error=\"{}\"", session_->id, error.what());
+      session_->hasher.reset();  // rebuilt from the file on next use
+    }
+    session_->data.reset();
+  }
   storage_.release(session_->id);
 }
 
 void UploadWriter::write(std::span<char const> bytes) {
   auto& session = *session_;
   try {
-    session.data.write_all(bytes);
+    session.data->append(bytes);
   } catch (...) {
-    // Keep the session exactly as it was before this call, so the client can resume.
-    try {
-      session.data.truncate(session.size);
-    } catch (std::exception const&) {
-      session.hasher.reset();  // the file length is unknown now: rebuild from the file next time
-    }
+    // The file now holds an unknown prefix of this chunk: the running hash and size are rebuilt
+    // from the file when the client resumes (it asks where to continue).
+    session.hasher.reset();
+    session.data.reset();
     throw;
   }
   session.hasher->update(bytes);
@@ -262,7 +270,7 @@ std::unique_ptr<UploadWriter> Storage::open_upload(std::string const& repository
     throw UploadRangeError("upload " + id + " holds " + std::to_string(session->size) + " bytes; a chunk starting at " +
                                std::to_string(*offset) + " does not follow on",
                            session->size);
-  session->data = File(session->dir / "data", O_WRONLY | O_APPEND);
+  session->data = std::make_unique<StagingFile>(session->dir / "data", session->size);
   return writer;
 }
 
@@ -273,18 +281,19 @@ void Storage::release(std::string const& id) {
 
 BlobInfo Storage::commit_upload(UploadWriter::Session& session, Digest const& expected) {
   auto data_path = session.dir / "data";
+  session.data->flush();
   Digest actual = expected.algorithm() == DigestAlgorithm::sha256
                       ? std::exchange(session.hasher, std::nullopt)->finish()
                       : hash_file(data_path, expected.algorithm());
   if (actual != expected) {
     // The running hash is consumed; the next writer rebuilds it from the file.
-    session.data = File();
+    session.data.reset();
     release(session.id);
     throw DigestMismatch("digest mismatch: the client said " + expected.to_string() + ", the " +
                          std::to_string(session.size) + " bytes received hash to " + actual.to_string());
   }
-  session.data.sync();
-  session.data.close();
+  session.data->sync();
+  session.data.reset();
 
   auto target = blob_path(expected);
   std::error_code ec;

@@ -1,0 +1,97 @@
+#include "staging_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "berth/core/error.hpp"
+
+namespace berth::registry {
+namespace {
+
+constexpr std::size_t block_bytes = 4096;          // O_DIRECT alignment of offsets, sizes and memory
+constexpr std::size_t buffer_bytes = 1024 * 1024;  // one direct write per MiB
+
+char* aligned_buffer() {
+  void* memory = nullptr;
+  if (::posix_memalign(&memory, block_bytes, buffer_bytes) != 0) throw std::bad_alloc();
+  return static_cast<char*>(memory);
+}
+
+void pwrite_all(File const& file, char const* data, std::size_t length, std::uint64_t offset) {
+  while (length > 0) {
+    auto done = ::pwrite(file.fd(), data, length, static_cast<off_t>(offset));
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) {
+      std::string message = "cannot write " + file.path().string() + ": " + std::strerror(errno);
+      if (errno == ENOSPC || errno == EDQUOT)
+        message += "\nHINT: the primary volume is full; free space or run garbage collection";
+      throw Error(message);
+    }
+    data += done;
+    length -= static_cast<std::size_t>(done);
+    offset += static_cast<std::uint64_t>(done);
+  }
+}
+
+}  // namespace
+
+StagingFile::StagingFile(std::filesystem::path path, std::uint64_t size)
+    : path_(std::move(path)), buffer_(aligned_buffer(), std::free) {
+  int fd = ::open(path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    file_ = File(path_, O_WRONLY | O_DIRECT);
+    direct_ = true;
+  } else {
+    file_ = File(path_, O_WRONLY);  // no O_DIRECT here (tmpfs): buffered, same results
+  }
+  written_ = size;
+  if (direct_ && size % block_bytes != 0) {
+    // Direct writes start on a block boundary: take the last partial block back into the buffer
+    // and write it again with what follows.
+    pending_ = size % block_bytes;
+    written_ = size - pending_;
+    File reader(path_, O_RDONLY);
+    if (reader.read_at({buffer_.get(), pending_}, written_) != pending_)
+      throw Error("upload file " + path_.string() + " is shorter than " + std::to_string(size) + " bytes");
+  }
+}
+
+void StagingFile::write_out(std::size_t bytes) {
+  pwrite_all(file_, buffer_.get(), bytes, written_);
+  written_ += bytes;
+  pending_ -= bytes;
+  if (pending_) std::memmove(buffer_.get(), buffer_.get() + bytes, pending_);
+}
+
+void StagingFile::append(std::span<char const> bytes) {
+  while (!bytes.empty()) {
+    auto take = std::min(bytes.size(), buffer_bytes - pending_);
+    std::memcpy(buffer_.get() + pending_, bytes.data(), take);
+    pending_ += take;
+    bytes = bytes.subspan(take);
+    if (pending_ == buffer_bytes) write_out(buffer_bytes);
+  }
+}
+
+void StagingFile::flush() {
+  if (pending_ == 0) return;
+  if (!direct_) return write_out(pending_);
+  if (auto whole = pending_ - pending_ % block_bytes) write_out(whole);
+  if (pending_ == 0) return;
+  // A last partial block cannot be written directly: write it buffered, and keep it in the
+  // buffer, because the next direct write has to start at its block boundary.
+  if (!tail_fd_.is_open()) tail_fd_ = File(path_, O_WRONLY);
+  pwrite_all(tail_fd_, buffer_.get(), pending_, written_);
+}
+
+void StagingFile::sync() {
+  flush();
+  file_.sync();  // fsync covers the inode, whichever descriptor wrote
+}
+
+}  // namespace berth::registry

@@ -1,0 +1,42 @@
+// The data file of an upload session, appended to with O_DIRECT where the filesystem allows it:
+// pushed bytes go from berth's buffer to the disk without a copy into the page cache, and the
+// fsync at commit has almost nothing left to write. Filesystems without O_DIRECT (tmpfs) get
+// ordinary buffered writes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "file_io.hpp"
+
+namespace berth::registry {
+
+class StagingFile {
+public:
+  /// Opens `path`, which holds `size` bytes, for appending. Throws berth::Error.
+  StagingFile(std::filesystem::path path, std::uint64_t size);
+
+  /// Appends; full blocks are written as they fill. Throws berth::Error (e.g. disk full); the
+  /// file then holds an unknown prefix of what was given, which the caller must re-read.
+  void append(std::span<char const> bytes);
+  /// Writes what is still buffered, so the file holds every byte appended.
+  void flush();
+  /// flush() and fsync.
+  void sync();
+  std::uint64_t size() const { return written_ + pending_; }
+
+private:
+  void write_out(std::size_t bytes);
+
+  std::filesystem::path path_;
+  File file_;     // O_DIRECT when direct_, else buffered
+  File tail_fd_;  // buffered, for a last partial block (opened on demand)
+  bool direct_ = false;
+  std::unique_ptr<char, void (*)(void*)> buffer_;
+  std::size_t pending_ = 0;    // bytes in buffer_, not all on disk
+  std::uint64_t written_ = 0;  // file offset of buffer_[0]; block-aligned when direct_
+};
+
+}  // namespace berth::registry
