@@ -2,6 +2,7 @@
 #include <csignal>
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
 #include "berth/testing/raw_http.hpp"
@@ -83,6 +84,92 @@ TEST(Serve, SigintStopsItToo) {
   BerthInstance berth;
   berth.process().send_signal(SIGINT);
   EXPECT_EQ(berth.process().wait_exit(10s), 0) << berth.process().output();
+}
+
+// Byte `offset` of a test pattern whose period (251) never aligns with buffer sizes.
+char pattern_byte(std::uint64_t offset) {
+  return static_cast<char>(offset % 251);
+}
+
+// A 1 GiB blob pushed in one streamed request and pulled back: berth's memory must not grow
+// with the body.
+TEST(Serve, StreamsAGibibyteUpAndDownWithFlatMemory) {
+  constexpr std::uint64_t gib = 1024ull * 1024 * 1024;
+  BerthInstance berth;
+  std::string piece(1 << 20, '\0');
+  auto fill = [&](std::uint64_t at) {
+    for (std::size_t i = 0; i < piece.size(); ++i) piece[i] = pattern_byte(at + i);
+  };
+  // Warm up: a small push, so threads and buffers exist before the baseline.
+  fill(0);
+  auto warm = http_request("127.0.0.1", berth.port(), "POST", "/v2/api/warm/blobs/uploads/", "");
+  ASSERT_EQ(warm->status, 202);
+  ASSERT_EQ(http_request("127.0.0.1", berth.port(), "PATCH", *warm->header("Location"), piece)->status, 202);
+  long baseline = berth.process().rss_kib();
+
+  auto location =
+      *http_request("127.0.0.1", berth.port(), "POST", "/v2/api/big/blobs/uploads/", "")->header("Location");
+  RawConnection pusher("127.0.0.1", berth.port());
+  pusher.send("PATCH " + location + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(gib) + "\r\n\r\n");
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> hash(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(hash.get(), EVP_sha256(), nullptr);
+  long peak = baseline;
+  for (std::uint64_t sent = 0; sent < gib; sent += piece.size()) {
+    fill(sent);
+    EVP_DigestUpdate(hash.get(), piece.data(), piece.size());
+    ASSERT_TRUE(pusher.send(piece));
+    if (sent % (64 << 20) == 0) peak = std::max(peak, berth.process().rss_kib());
+  }
+  auto patched = pusher.read_response(false, 120s);
+  ASSERT_TRUE(patched);
+  ASSERT_EQ(patched->status, 202) << patched->body;
+  unsigned char raw[32];
+  EVP_DigestFinal_ex(hash.get(), raw, nullptr);
+  std::string digest = "sha256:";
+  for (auto byte : raw) digest += "0123456789abcdef"[byte >> 4], digest += "0123456789abcdef"[byte & 15];
+  auto put = http_request("127.0.0.1", berth.port(), "PUT", location + "?digest=" + digest);
+  ASSERT_EQ(put->status, 201) << put->body;
+  long after_upload = berth.process().rss_kib();
+
+  RawConnection puller("127.0.0.1", berth.port());
+  puller.send("GET /v2/api/big/blobs/" + digest + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::uint64_t offset = 0;
+  bool intact = true;
+  auto pulled = puller.read_response(false, 120s, [&](std::string_view bytes) {
+    for (char byte : bytes) intact = intact && byte == pattern_byte(offset++);
+    if (offset % (64 << 20) < bytes.size()) peak = std::max(peak, berth.process().rss_kib());
+  });
+  ASSERT_TRUE(pulled);
+  EXPECT_EQ(pulled->body_bytes, gib);
+  EXPECT_TRUE(intact);
+  long after_download = berth.process().rss_kib();
+  std::cout << "1 GiB push and pull: berth RSS baseline " << baseline << " KiB, peak " << peak << " KiB, after upload "
+            << after_upload << " KiB, after download " << after_download << " KiB\n";
+  EXPECT_LT(peak - baseline, 8 * 1024);
+  EXPECT_LT(after_download - baseline, 8 * 1024);
+}
+
+TEST(Serve, SigtermLetsAnUploadInFlightFinish) {
+  BerthInstance berth;
+  auto location =
+      *http_request("127.0.0.1", berth.port(), "POST", "/v2/api/slow/blobs/uploads/", "")->header("Location");
+  RawConnection uploader("127.0.0.1", berth.port());
+  // "100 Continue" proves berth has taken the request up before the signal arrives.
+  uploader.send("PATCH " + location + " HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_TRUE(uploader.read_until("\r\n\r\n", 10s));
+  uploader.send("12345");
+  auto data = berth.data_dir() / "registry" / "uploads" / location.substr(location.rfind('/') + 1) / "data";
+  berth.process().send_signal(SIGTERM);
+  ASSERT_TRUE(berth.process().wait_for_output("stopping reason=\"signal 15\"", 10s)) << berth.process().output();
+  EXPECT_THROW(RawConnection("127.0.0.1", berth.port()), std::runtime_error);  // no new connections
+  uploader.send("67890");
+  auto response = uploader.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 202) << response->body;
+  EXPECT_EQ(response->header("Range"), "0-9");
+  EXPECT_EQ(response->header("Connection"), "close");
+  EXPECT_EQ(berth.process().wait_exit(10s), 0) << berth.process().output();
+  EXPECT_EQ(std::filesystem::file_size(data), 10u);
 }
 
 TEST(Serve, IdleMemoryIsSmall) {
