@@ -14,20 +14,8 @@ for tool in wrk docker-registry curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install wrk docker-registry curl" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {  # poll with a deadline, never a fixed sleep
-  local url=$1 deadline=$((SECONDS + 30))
-  until curl -fsS -o /dev/null "$url"; do
-    [ $SECONDS -lt $deadline ] || { echo "not ready: $url" >&2; exit 1; }
-    sleep 0.05
-  done
-}
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # after the cd above: paths are relative to the repository
 
 berth_port=$(free_port)
 "$berth" --config /dev/null --log-level warn serve --listen "127.0.0.1:$berth_port" --data "$work/berth" \
@@ -54,7 +42,7 @@ measure() {  # name url pid -> "rps p50 p99 rss"
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  echo "$rps $p50 $p99 $(rss_kib "$3")"
+  echo "$rps $p50 $p99 $(status_kib "$3" VmRSS)"
 }
 
 read -r b_rps b_p50 b_p99 b_rss < <(measure berth "http://127.0.0.1:$berth_port/v2/" "$berth_pid")
