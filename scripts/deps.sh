@@ -12,7 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libarchive-dev libcrypt-dev libgtest-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(skopeo)  # the real registry client the integration tests push and pull with
+  packages+=(skopeo podman)  # the real registry clients the integration tests push and pull with
 fi
 
 missing=()
