@@ -184,7 +184,12 @@ public:
       : writer_(std::move(writer)), finish_(std::move(finish)), on_abandon_(std::move(on_abandon)) {}
   ~UploadSink() override {
     writer_.reset();
-    if (!finished_ && on_abandon_) on_abandon_();
+    if (finished_ || !on_abandon_) return;
+    try {
+      on_abandon_();
+    } catch (std::exception const& error) {  // a destructor must not throw; the upload expires later
+      logger("registry")->warn("abandoned upload not removed error=\"{}\"", error.what());
+    }
   }
   void write(std::span<char const> chunk) override {
     try {
