@@ -1,12 +1,27 @@
-// Settings of the migration engine. Plain values; `appliance` fills them from berth.yaml.
+// Settings of the migration engine. Plain values with Flyway's defaults (flyway-compat.md §1);
+// `appliance` fills them from berth.yaml.
 #pragma once
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace berth::flyway {
 
 struct Config {
-  std::string history_table = "flyway_schema_history";  ///< Flyway's default table name
+  std::string history_table = "flyway_schema_history";         ///< Flyway's default table name
+  std::string sql_migration_prefix = "V";                      ///< versioned migrations
+  std::string undo_sql_migration_prefix = "U";                 ///< undo migrations: recognised, never applied
+  std::string repeatable_sql_migration_prefix = "R";           ///< repeatable migrations
+  std::string baseline_migration_prefix = "B";                 ///< baseline migrations
+  std::string sql_migration_separator = "__";                  ///< between version and description
+  std::vector<std::string> sql_migration_suffixes = {".sql"};  ///< matched case-insensitively
+  bool placeholder_replacement = true;                         ///< a script's `.conf` may override it
+  std::string placeholder_prefix = "${";
+  std::string placeholder_suffix = "}";
+  std::map<std::string, std::string> placeholders;  ///< user placeholders; names match case-insensitively
+  bool execute_in_transaction = true;               ///< a script's `.conf` may override it
+  bool mixed = false;  ///< allow transactional and non-transactional statements in one script
 };
 
 }  // namespace berth::flyway
