@@ -12,7 +12,8 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libarchive-dev libcrypt-dev libgtest-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(skopeo podman)  # the real registry clients the integration tests push and pull with
+  # The real registry clients the tests push and pull with, and the PostgreSQL server they run.
+  packages+=(skopeo podman postgresql)
 fi
 
 missing=()

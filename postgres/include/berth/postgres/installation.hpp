@@ -1,0 +1,38 @@
+// Finding the PostgreSQL server binaries (initdb, postgres) and their major version. Knows the
+// Debian/Ubuntu layout (/usr/lib/postgresql/<major>/bin, several majors side by side) and falls
+// back to PATH. Does not start anything but `postgres --version`.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "berth/core/error.hpp"
+
+namespace berth::postgres {
+
+/// No usable server binaries were found; the message lists what was searched.
+class InstallationNotFound : public Error {
+public:
+  using Error::Error;
+};
+
+struct Installation {
+  std::filesystem::path bin_dir;  ///< holds `postgres` and `initdb`
+  /// Major version as PG_VERSION spells it: "15", "16", or "9.6" for releases before 10.
+  std::string major;
+  std::string version;  ///< full version, "15.6"
+
+  std::filesystem::path binary(std::string const& name) const { return bin_dir / name; }
+};
+
+/// The installation in `bin_dir` when it is not empty; otherwise the highest major under
+/// `versions_root` (<root>/<major>/bin/postgres), otherwise `postgres` on PATH. Runs
+/// `<bin_dir>/postgres --version`. Throws InstallationNotFound naming every place searched.
+/// Thread-safe; spawns a short-lived child process.
+Installation find_installation(std::filesystem::path const& bin_dir = {},
+                               std::filesystem::path const& versions_root = "/usr/lib/postgresql");
+
+/// "15" from "15.6", "9.6" from "9.6.24": the major version PG_VERSION holds.
+std::string major_of(std::string const& version);
+
+}  // namespace berth::postgres
