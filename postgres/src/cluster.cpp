@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +35,7 @@
 #include <pqxx/pqxx>
 
 #include "berth/core/log.hpp"
+#include "berth/core/random.hpp"
 #include "command.hpp"
 #include "os_user.hpp"
 
@@ -87,25 +87,6 @@ void write_private_file(fs::path const& file, std::string const& text, detail::O
   if (::rename(temp.c_str(), file.c_str()) != 0)
     throw Error("cannot rename " + temp.string() + " to " + file.string() + ": " + std::strerror(errno));
   fsync_path(file.parent_path());
-}
-
-// 48 hex characters from the kernel's CSPRNG: no quoting needed anywhere it goes.
-std::string random_password() {
-  unsigned char bytes[24];
-  std::size_t filled = 0;
-  while (filled < sizeof bytes) {
-    auto const n = ::getrandom(bytes + filled, sizeof bytes - filled, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(std::string("cannot make a random password: getrandom: ") + std::strerror(errno));
-    filled += static_cast<std::size_t>(n);
-  }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string text;
-  for (auto byte : bytes) {
-    text += digits[byte >> 4];
-    text += digits[byte & 15];
-  }
-  return text;
 }
 
 // libpq keyword values: single-quoted, with \ and ' escaped.
@@ -373,7 +354,8 @@ void Cluster::Impl::create(fs::path const& pg_version) {
   fs::create_directories(parent);
   fs::create_directories(config.secrets_dir);
   fs::permissions(config.secrets_dir, fs::perms::owner_all);
-  write_private_file(password_path(), random_password() + "\n");
+  // 48 hex characters: nothing to quote in a pwfile or a connection string.
+  write_private_file(password_path(), random_hex(24) + "\n");
 
   // initdb writes into a sibling that is renamed into place at the end: a crash or failure in
   // between leaves no directory that looks like a cluster.

@@ -11,9 +11,8 @@
 #include <cstring>
 #include <vector>
 
-#include <openssl/rand.h>
-
 #include "berth/core/log.hpp"
+#include "berth/core/random.hpp"
 #include "file_io.hpp"
 #include "staging_file.hpp"
 
@@ -27,18 +26,6 @@ constexpr std::size_t hash_buffer_bytes = 256 * 1024;
 bool is_upload_id(std::string const& id) {
   return id.size() == 32 &&
          std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> random(bytes);
-  if (RAND_bytes(random.data(), static_cast<int>(bytes)) != 1) throw Error("cannot get random bytes from OpenSSL");
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  for (auto byte : random) {
-    hex += digits[byte >> 4];
-    hex += digits[byte & 15];
-  }
-  return hex;
 }
 
 // Feeds a whole file to `hasher`; returns its length. Rebuilds an upload's running hash after a
