@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -90,6 +91,9 @@ int serve(Config const& config) {
                 "are configured");
   log->warn("authentication is OFF: anyone who can reach {}:{} can use the registry (dev mode, loopback only)",
             config.server.host, config.server.port);
+
+  // A file size limit (ulimit -f) must fail the write that hits it, not kill the service.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   // The volume layout exists before anything writes to it; the lock keeps a second instance out.
   make_volume_directory(config.primary);

@@ -66,6 +66,13 @@ std::string range_header(std::uint64_t size) {
     throw oci_error("DIGEST_INVALID", error.what());
   } catch (UploadBusy const& error) {
     throw oci_error("BLOB_UPLOAD_INVALID", error.what());
+  } catch (StorageFull const& error) {
+    // The operator's message (with paths) goes to the log; the client learns what to do.
+    logger("registry")->error("{}", error.what());
+    throw oci_error("UNKNOWN",
+                    "the registry's storage is full; nothing was lost, and the upload can be resumed once space "
+                    "is freed",
+                    507);
   } catch (ManifestError const& error) {
     if (error.unsupported()) throw oci_error("UNSUPPORTED", error.what(), 415);
     throw oci_error("MANIFEST_INVALID", error.what());

@@ -9,18 +9,23 @@
 #include <utility>
 
 #include "berth/core/error.hpp"
+#include "berth/registry/storage.hpp"
 
 namespace berth::registry {
 namespace {
 
 [[noreturn]] void fail(std::string const& what, std::filesystem::path const& path, int error = errno) {
-  std::string message = "cannot " + what + " " + path.string() + ": " + std::strerror(error);
-  if (error == ENOSPC || error == EDQUOT)
-    message += "\nHINT: the primary volume is full; free space or run garbage collection";
-  throw Error(message);
+  throw_file_error(what, path, error);
 }
 
 }  // namespace
+
+void throw_file_error(std::string const& what, std::filesystem::path const& path, int error) {
+  std::string message = "cannot " + what + " " + path.string() + ": " + std::strerror(error);
+  if (error == ENOSPC || error == EDQUOT || error == EFBIG)
+    throw StorageFull(message + "\nHINT: the primary volume is full; free space or run garbage collection");
+  throw Error(message);
+}
 
 File::File(std::filesystem::path path, int flags, unsigned mode) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), flags | O_CLOEXEC, mode);

@@ -38,6 +38,10 @@ private:
   std::filesystem::path path_;
 };
 
+/// Throws the error for a failed file operation: StorageFull when the volume is full (ENOSPC,
+/// EDQUOT, EFBIG), else berth::Error; both name the file.
+[[noreturn]] void throw_file_error(std::string const& what, std::filesystem::path const& path, int error);
+
 /// Makes a rename or creation in `directory` durable.
 void sync_directory(std::filesystem::path const& directory);
 

@@ -25,12 +25,7 @@ void pwrite_all(File const& file, char const* data, std::size_t length, std::uin
   while (length > 0) {
     auto done = ::pwrite(file.fd(), data, length, static_cast<off_t>(offset));
     if (done < 0 && errno == EINTR) continue;
-    if (done < 0) {
-      std::string message = "cannot write " + file.path().string() + ": " + std::strerror(errno);
-      if (errno == ENOSPC || errno == EDQUOT)
-        message += "\nHINT: the primary volume is full; free space or run garbage collection";
-      throw Error(message);
-    }
+    if (done < 0) throw_file_error("write", file.path(), errno);
     data += done;
     length -= static_cast<std::size_t>(done);
     offset += static_cast<std::uint64_t>(done);

@@ -217,8 +217,11 @@ std::optional<std::uint64_t> Storage::upload_size(std::string const& repository,
   if (!is_upload_id(id)) return std::nullopt;
   {
     std::lock_guard lock(sessions_mutex_);
-    if (auto found = sessions_.find(id); found != sessions_.end())
-      return found->second->repository == repository ? std::optional(found->second->size) : std::nullopt;
+    if (auto found = sessions_.find(id); found != sessions_.end()) {
+      if (found->second->repository != repository) return std::nullopt;
+      // After a failed write only the file knows how much was kept.
+      if (found->second->hasher) return found->second->size;
+    }
   }
   if (read_small_file(upload_dir(id) / "repository") != repository) return std::nullopt;
   std::error_code ec;

@@ -95,5 +95,37 @@ TEST(RegistryCrash, KillDuringAMonolithicPushThenPushAgain) {
   EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
 }
 
+// A full volume, simulated with a soft file size limit on the running berth (prlimit; the write
+// fails with EFBIG as it would with ENOSPC): the push gets
+// a clear 507, nothing is lost, and the upload resumes once there is room again.
+TEST(RegistryFull, APushIntoAFullVolumeFailsClearlyAndResumes) {
+  BerthInstance berth;
+  std::string blob(6 * 1024 * 1024, 'f');
+  for (std::size_t i = 0; i < blob.size(); i += 4096) blob[i] = static_cast<char>(i >> 12);
+  auto digest = "sha256:" + sha256_hex(blob);
+  auto pid = std::to_string(berth.process().pid());
+  ASSERT_EQ(run({"/usr/bin/prlimit", "--pid", pid, "--fsize=2097152:"}).exit_code, 0);
+
+  auto location = *http_request("127.0.0.1", berth.port(), "POST", "/v2/api/full/blobs/uploads/")->header("Location");
+  auto refused = http_request("127.0.0.1", berth.port(), "PATCH", location, blob);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 507);
+  EXPECT_NE(refused->body.find("the registry's storage is full"), std::string::npos) << refused->body;
+  EXPECT_TRUE(berth.process().running());
+  EXPECT_NE(berth.process().output().find("File too large"), std::string::npos);
+
+  ASSERT_EQ(run({"/usr/bin/prlimit", "--pid", pid, "--fsize=unlimited:"}).exit_code, 0);
+  auto status = http_request("127.0.0.1", berth.port(), "GET", location);
+  ASSERT_EQ(status->status, 204);
+  auto range = *status->header("Range");
+  std::uint64_t kept = std::stoull(range.substr(range.find('-') + 1)) + 1;
+  EXPECT_LE(kept, 2u * 1024 * 1024);
+  auto finish = http_request("127.0.0.1", berth.port(), "PUT", location + "?digest=" + digest, blob.substr(kept),
+                             {{"Content-Range", std::to_string(kept) + "-" + std::to_string(blob.size() - 1)}});
+  ASSERT_TRUE(finish);
+  EXPECT_EQ(finish->status, 201) << finish->body;
+  EXPECT_EQ(berth.command({"registry", "fsck"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace berth::testing

@@ -46,6 +46,13 @@ public:
   using Error::Error;
 };
 
+/// The primary volume is full (or a file size limit was hit): the write failed, the upload can
+/// be resumed once space is freed.
+class StorageFull : public Error {
+public:
+  using Error::Error;
+};
+
 /// The upload session is being written by another request (BLOB_UPLOAD_INVALID).
 class UploadBusy : public Error {
 public:
