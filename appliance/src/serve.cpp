@@ -96,9 +96,10 @@ int serve(Config const& config) {
   std::signal(SIGXFSZ, SIG_IGN);
 
   // The volume layout exists before anything writes to it; the lock keeps a second instance out.
+  auto run_dir = config.primary / "run";
   make_volume_directory(config.primary);
-  make_volume_directory(config.postgres.socket_dir);
-  VolumeLock lock(config.postgres.socket_dir / "berth.lock");
+  make_volume_directory(run_dir);
+  VolumeLock lock(run_dir / "berth.lock");
 
   // Clear crashed staging files and expired uploads before accepting new ones.
   registry::Storage registry_storage(config.registry);
