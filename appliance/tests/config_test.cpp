@@ -128,9 +128,20 @@ std::string read_text(fs::path const& file) {
 
 // Every leaf key of the schema, by its last name segment, as written in a YAML file.
 constexpr std::string_view leaf_keys[] = {
-    "level",          "primary",      "backup",     "listen",         "threads", "max_header_bytes",
-    "header_timeout", "idle_timeout", "io_timeout", "shutdown_grace", "namespaces", "delete_enabled",
-    "max_manifest_bytes", "upload_expiry",
+    "level",
+    "primary",
+    "backup",
+    "listen",
+    "threads",
+    "max_header_bytes",
+    "header_timeout",
+    "idle_timeout",
+    "io_timeout",
+    "shutdown_grace",
+    "namespaces",
+    "delete_enabled",
+    "max_manifest_bytes",
+    "upload_expiry",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -698,8 +709,7 @@ TEST(Config, RefusesBadNamespaceLists) {
             "FILE:2:15: registry.namespaces: " + expected + ", got a list");
   EXPECT_EQ(error_for("registry:\n  namespaces: [a/b]\n"),
             "FILE:2:15: registry.namespaces: " + expected + ", got a list");
-  EXPECT_EQ(error_for("registry:\n  namespaces: []\n"),
-            "FILE:2:15: registry.namespaces: " + expected + ", got a list");
+  EXPECT_EQ(error_for("registry:\n  namespaces: []\n"), "FILE:2:15: registry.namespaces: " + expected + ", got a list");
 }
 
 TEST(Config, RefusesANonBooleanDeleteSwitch) {
