@@ -13,7 +13,7 @@ packages=(
 )
 if [ "${1:-}" = test ]; then
   # The real registry clients the tests push and pull with, and the PostgreSQL server they run.
-  packages+=(skopeo podman postgresql)
+  packages+=(skopeo podman postgresql openssl)
 fi
 
 missing=()
