@@ -2,6 +2,7 @@
 // `appliance` fills them from berth.yaml.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,7 +22,12 @@ struct Config {
   std::string placeholder_suffix = "}";
   std::map<std::string, std::string> placeholders;  ///< user placeholders; names match case-insensitively
   bool execute_in_transaction = true;               ///< a script's `.conf` may override it
-  bool mixed = false;  ///< allow transactional and non-transactional statements in one script
+  bool mixed = false;               ///< allow transactional and non-transactional statements in one script
+  bool validate_on_migrate = true;  ///< migrate validates first, pending migrations allowed
+  std::string default_schema;       ///< schema of the history table; empty: the connection's current schema
+  std::string installed_by;         ///< `installed_by` column; empty: `current_user`
+  int lock_retry_count = 50;        ///< advisory lock attempts before giving up
+  std::chrono::milliseconds lock_retry_interval{1000};  ///< pause between attempts (Flyway: 1 s)
 };
 
 }  // namespace berth::flyway

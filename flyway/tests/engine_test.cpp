@@ -1,0 +1,357 @@
+// migrate, info and validate against a real PostgreSQL started once for the suite through the
+// postgres module; each test gets a fresh database. Expected history rows are Flyway's (§6):
+// checksums come from the checksum module, which its unit tests pin to Flyway's own values.
+#include "berth/flyway/engine.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "berth/flyway/checksum.hpp"
+#include "berth/flyway/error.hpp"
+#include "berth/postgres/cluster.hpp"
+#include "berth/testing/temp_dir.hpp"
+
+namespace berth::flyway {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string const revert_hint =
+    "Either revert the changes to the migration, or run repair to update the schema history.";
+
+class EngineTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    cluster_dir_ = new berth::testing::TempDir;
+    // mkdtemp makes the directory 0700; the server's OS user has to pass through it.
+    fs::permissions(cluster_dir_->path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    postgres::Config config;
+    config.data_dir = cluster_dir_->path() / "postgres";
+    config.socket_dir = cluster_dir_->path() / "run";
+    config.secrets_dir = cluster_dir_->path() / "secrets";
+    cluster_ = new postgres::Cluster(config);
+    cluster_->start();
+    cluster_->wait_ready();
+  }
+
+  static void TearDownTestSuite() {
+    delete cluster_;
+    delete cluster_dir_;
+  }
+
+  void SetUp() override {
+    static int database_count = 0;
+    database_ = "flyway_test_" + std::to_string(++database_count);
+    superuser("CREATE DATABASE " + database_);
+    config_.lock_retry_interval = 20ms;
+  }
+
+  void TearDown() override { superuser("DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)"); }
+
+  static void superuser(std::string const& sql) {
+    pqxx::connection connection(cluster_->connection_string());
+    pqxx::nontransaction tx(connection);
+    tx.exec0(sql);
+  }
+
+  std::string url() const { return cluster_->connection_string(database_); }
+  Engine engine() const { return Engine(url(), config_, files_.path()); }
+
+  pqxx::result query(std::string const& sql) const {
+    pqxx::connection connection(url());
+    pqxx::nontransaction tx(connection);
+    return tx.exec(sql);
+  }
+
+  std::string text(std::string const& sql) const {
+    auto const result = query(sql);
+    return result[0][0].is_null() ? "NULL" : result[0][0].as<std::string>();
+  }
+
+  std::int32_t checksum(std::string const& relative) const {
+    auto const files = discover_migrations(files_.path(), config_);
+    for (auto const& file : files)
+      if (file.script == relative) return checksum_migration(file, config_, Placeholders(config_, {})).checksum;
+    throw std::runtime_error("no migration " + relative);
+  }
+
+  std::vector<std::string> states(std::vector<MigrationInfo> const& infos) const {
+    std::vector<std::string> lines;
+    for (auto const& info : infos)
+      lines.push_back((info.version ? info.version->to_string() : std::string("R")) + " " + info.description + " " +
+                      std::string(display_name(info.state)));
+    return lines;
+  }
+
+  static postgres::Cluster* cluster_;
+  static berth::testing::TempDir* cluster_dir_;
+  std::string database_;
+  berth::testing::TempDir files_;
+  Config config_;
+};
+
+postgres::Cluster* EngineTest::cluster_ = nullptr;
+berth::testing::TempDir* EngineTest::cluster_dir_ = nullptr;
+
+TEST(AdvisoryLockKey, IsFlywaysKeyForTheQuotedTable) {
+  EXPECT_EQ(advisory_lock_key("\"public\".\"flyway_schema_history\""), 77433833903597);
+}
+
+TEST_F(EngineTest, CreatesTheHistoryTableWithFlywaysDdl) {
+  auto const result = engine().migrate();
+  EXPECT_TRUE(result.created_history_table);
+  EXPECT_TRUE(result.executed.empty());
+
+  auto const columns = query(
+      "SELECT column_name, data_type, coalesce(character_maximum_length::text, ''), is_nullable, "
+      "coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public' AND "
+      "table_name = 'flyway_schema_history' ORDER BY ordinal_position");
+  std::vector<std::string> actual;
+  for (auto const& row : columns)
+    actual.push_back(row[0].as<std::string>() + "|" + row[1].as<std::string>() + "|" + row[2].as<std::string>() + "|" +
+                     row[3].as<std::string>() + "|" + row[4].as<std::string>());
+  EXPECT_EQ(actual, (std::vector<std::string>{
+                        "installed_rank|integer||NO|",
+                        "version|character varying|50|YES|",
+                        "description|character varying|200|NO|",
+                        "type|character varying|20|NO|",
+                        "script|character varying|1000|NO|",
+                        "checksum|integer||YES|",
+                        "installed_by|character varying|100|NO|",
+                        "installed_on|timestamp without time zone||NO|now()",
+                        "execution_time|integer||NO|",
+                        "success|boolean||NO|",
+                    }));
+
+  auto const indexes = query(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = "
+      "'flyway_schema_history' ORDER BY indexname");
+  ASSERT_EQ(indexes.size(), 2u);
+  EXPECT_EQ(indexes[0][1].as<std::string>(),
+            "CREATE UNIQUE INDEX flyway_schema_history_pk ON public.flyway_schema_history USING btree "
+            "(installed_rank)");
+  EXPECT_EQ(indexes[1][1].as<std::string>(),
+            "CREATE INDEX flyway_schema_history_s_idx ON public.flyway_schema_history USING btree (success)");
+  EXPECT_EQ(text("SELECT contype FROM pg_constraint WHERE conname = 'flyway_schema_history_pk'"), "p");
+}
+
+TEST_F(EngineTest, RefusesANonEmptySchemaWithoutHistoryTable) {
+  query("CREATE TABLE existing (id int)");
+  try {
+    engine().migrate();
+    FAIL() << "expected MigrationError";
+  } catch (MigrationError const& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Found non-empty schema(s) \"public\" but no schema history table. Use baseline() or set "
+              "baselineOnMigrate to true to initialize the schema history table.");
+  }
+}
+
+TEST_F(EngineTest, AppliesTheCorpusAndRecordsWhatFlywayRecords) {
+  files_.write("V1__init.sql",
+               "\xEF\xBB\xBF-- the items\r\nCREATE TABLE items (id int PRIMARY KEY, name text);\r\n"
+               "INSERT INTO items VALUES (1, 'a;b');\r\n");
+  files_.write("V1_1__add_price.sql", "ALTER TABLE items ADD COLUMN price numeric;\n");
+  files_.write("sub/V1.2.10__ten.sql", "INSERT INTO items (id, name) VALUES (10, 'ten');\n");
+  files_.write("V1.2.9__nine.sql", "INSERT INTO items (id, name) VALUES (9, 'nine')");  // no final newline
+  files_.write("V2__item_count.sql",
+               "CREATE FUNCTION item_count() RETURNS bigint LANGUAGE plpgsql AS $body$\n"
+               "BEGIN\n  RETURN (SELECT count(*) FROM items); -- a ; inside\nEND;\n$body$;\n");
+  files_.write("R__views.sql", "CREATE OR REPLACE VIEW ${view} AS SELECT id, name FROM items;\n");
+  config_.placeholders["view"] = "item_names";
+
+  auto const began = std::chrono::steady_clock::now();
+  auto const result = engine().migrate();
+  std::cout << "migrate of the corpus: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count()
+            << " ms\n";
+  ASSERT_EQ(result.executed.size(), 6u);
+
+  auto const rows = query(
+      "SELECT installed_rank, coalesce(version, 'NULL'), description, type, script, checksum, installed_by, "
+      "execution_time >= 0, success FROM flyway_schema_history ORDER BY installed_rank");
+  std::vector<std::string> actual;
+  for (auto const& row : rows)
+    actual.push_back(row[0].as<std::string>() + "|" + row[1].as<std::string>() + "|" + row[2].as<std::string>() + "|" +
+                     row[3].as<std::string>() + "|" + row[4].as<std::string>() + "|" + row[5].as<std::string>() + "|" +
+                     row[6].as<std::string>() + "|" + row[7].as<std::string>() + "|" + row[8].as<std::string>());
+  auto const sum = [&](std::string const& script) { return std::to_string(checksum(script)); };
+  EXPECT_EQ(actual, (std::vector<std::string>{
+                        "1|1|init|SQL|V1__init.sql|" + sum("V1__init.sql") + "|berth|t|t",
+                        "2|1.1|add price|SQL|V1_1__add_price.sql|" + sum("V1_1__add_price.sql") + "|berth|t|t",
+                        "3|1.2.9|nine|SQL|V1.2.9__nine.sql|" + sum("V1.2.9__nine.sql") + "|berth|t|t",
+                        "4|1.2.10|ten|SQL|sub/V1.2.10__ten.sql|" + sum("sub/V1.2.10__ten.sql") + "|berth|t|t",
+                        "5|2|item count|SQL|V2__item_count.sql|" + sum("V2__item_count.sql") + "|berth|t|t",
+                        "6|NULL|views|SQL|R__views.sql|" + sum("R__views.sql") + "|berth|t|t",
+                    }));
+  // The BOM and CRLF do not count (§4), the placeholder does (repeatable, §4).
+  EXPECT_EQ(checksum("V1__init.sql"),
+            checksum_of("-- the itemsCREATE TABLE items (id int PRIMARY KEY, name text);INSERT INTO items VALUES "
+                        "(1, 'a;b');",
+                        "x"));
+  EXPECT_EQ(checksum("R__views.sql"),
+            checksum_of("CREATE OR REPLACE VIEW item_names AS SELECT id, name FROM items;", "x"));
+  EXPECT_EQ(text("SELECT item_count()"), "3");
+  EXPECT_EQ(text("SELECT count(*) FROM item_names"), "3");
+  EXPECT_EQ(text("SELECT name FROM items WHERE id = 1"), "a;b");
+
+  EXPECT_TRUE(engine().migrate().executed.empty());
+  EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "6");
+
+  // A changed repeatable runs again as a new row; the old one is superseded.
+  files_.write("R__views.sql", "CREATE OR REPLACE VIEW ${view} AS SELECT id, name, price FROM items;\n");
+  EXPECT_EQ(states(engine().info()).at(5), "R views Outdated");
+  EXPECT_EQ(states(engine().info()).at(6), "R views Pending");
+  ASSERT_EQ(engine().migrate().executed.size(), 1u);
+  auto const after = states(engine().info());
+  ASSERT_EQ(after.size(), 7u);
+  EXPECT_EQ(after[5], "R views Superseded");
+  EXPECT_EQ(after[6], "R views Success");
+  EXPECT_EQ(text("SELECT installed_rank || ' ' || checksum FROM flyway_schema_history ORDER BY installed_rank DESC"),
+            "7 " + sum("R__views.sql"));
+}
+
+TEST_F(EngineTest, RefusesToMigrateAfterAnAppliedFileWasEdited) {
+  files_.write("V1__init.sql", "CREATE TABLE t (id int);\n");
+  engine().migrate();
+  auto const applied = checksum("V1__init.sql");
+  files_.write("V1__init.sql", "CREATE TABLE t (id bigint);\n");
+  files_.write("V2__more.sql", "CREATE TABLE u (id int);\n");
+
+  try {
+    engine().migrate();
+    FAIL() << "expected MigrationError";
+  } catch (MigrationError const& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Validate failed: Migrations have failed validation\n"
+              "Migration checksum mismatch for migration version 1\n"
+              "-> Applied to database : " +
+                  std::to_string(applied) + "\n-> Resolved locally    : " + std::to_string(checksum("V1__init.sql")) +
+                  "\n" + revert_hint);
+  }
+  EXPECT_EQ(text("SELECT to_regclass('u')"), "NULL");
+  EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "1");
+}
+
+TEST_F(EngineTest, AFailingMigrationLeavesNothingBehind) {
+  files_.write("V1__init.sql", "CREATE TABLE t (id int);\n");
+  files_.write("V3__broken.sql", "CREATE TABLE v3_table (id int);\n\nINSERT INTO missing_table\n  VALUES (1);\n");
+
+  try {
+    engine().migrate();
+    FAIL() << "expected MigrationError";
+  } catch (MigrationError const& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Migration V3__broken.sql failed\n"
+              "-------------------------------\n"
+              "SQL State  : 42P01\n"
+              "Message    : ERROR:  relation \"missing_table\" does not exist\n"
+              "Location   : V3__broken.sql:3 (" +
+                  (files_.path() / "V3__broken.sql").string() +
+                  ")\n"
+                  "Line       : 3\n"
+                  "Statement  : INSERT INTO missing_table");
+  }
+  EXPECT_EQ(text("SELECT to_regclass('v3_table')"), "NULL");
+  EXPECT_EQ(text("SELECT string_agg(coalesce(version, 'R'), ',' ORDER BY installed_rank) FROM "
+                 "flyway_schema_history"),
+            "1");
+  EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"1 init Success", "3 broken Pending"}));
+}
+
+TEST_F(EngineTest, InfoShowsPendingSuccessMissingAndTargetStates) {
+  files_.write("V1__one.sql", "CREATE TABLE one (id int);\n");
+  files_.write("V2__two.sql", "CREATE TABLE two (id int);\n");
+  EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"1 one Pending", "2 two Pending"}));
+
+  MigrateOptions up_to_one;
+  up_to_one.target = MigrationVersion::parse("1");
+  EXPECT_EQ(engine().migrate(up_to_one).executed.size(), 1u);
+  EXPECT_EQ(states(engine().info(up_to_one)), (std::vector<std::string>{"1 one Success", "2 two Above Target"}));
+  EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"1 one Success", "2 two Pending"}));
+  try {
+    engine().validate();
+    FAIL() << "expected MigrationError";
+  } catch (MigrationError const& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Validate failed: Migrations have failed validation\n"
+              "Detected resolved migration not applied to database: 2.\n"
+              "To fix this error, either run migrate, or set -ignoreMigrationPatterns='*:pending'.");
+  }
+  engine().migrate();
+  engine().validate();
+
+  files_.write("V3__three.sql", "CREATE TABLE three (id int);\n");
+  fs::remove(files_.path() / "V1__one.sql");
+  auto const infos = engine().info();
+  EXPECT_EQ(states(infos), (std::vector<std::string>{"1 one Missing", "2 two Success", "3 three Pending"}));
+  EXPECT_TRUE(infos[0].installed_on && infos[0].installed_rank == 1);
+  EXPECT_FALSE(infos[2].installed_on);
+  EXPECT_EQ(infos[2].type, "SQL");
+  EXPECT_EQ(infos[2].category, MigrationCategory::versioned);
+  try {
+    engine().migrate();
+    FAIL() << "expected MigrationError";
+  } catch (MigrationError const& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Validate failed: Migrations have failed validation\n"
+              "Detected applied migration not resolved locally: 1.\n"
+              "If you removed this migration intentionally, run repair to mark the "
+              "migration as deleted.");
+  }
+}
+
+TEST_F(EngineTest, AnOlderVersionNeedsOutOfOrder) {
+  files_.write("V1__one.sql", "CREATE TABLE one (id int);\n");
+  files_.write("V3__three.sql", "CREATE TABLE three (id int);\n");
+  engine().migrate();
+  files_.write("V2__two.sql", "CREATE TABLE two (id int);\n");
+  EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"1 one Success", "3 three Success", "2 two Ignored"}));
+  try {
+    engine().migrate();
+    FAIL() << "expected MigrationError";
+  } catch (MigrationError const& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Validate failed: Migrations have failed validation\n"
+              "Detected resolved migration not applied to database: 2.\n"
+              "To ignore this migration, set -ignoreMigrationPatterns='*:ignored'. To allow "
+              "executing this migration, set -outOfOrder=true.");
+  }
+  MigrateOptions out_of_order;
+  out_of_order.out_of_order = true;
+  EXPECT_EQ(engine().migrate(out_of_order).executed.size(), 1u);
+  EXPECT_EQ(states(engine().info()),
+            (std::vector<std::string>{"1 one Success", "3 three Success", "2 two Out of Order"}));
+}
+
+TEST_F(EngineTest, ConcurrentMigratorsApplyEachMigrationOnce) {
+  for (int version = 1; version <= 5; ++version)
+    files_.write("V" + std::to_string(version) + "__step.sql",
+                 "SELECT pg_sleep(0.05);\nCREATE TABLE step_" + std::to_string(version) + " (id int);\n");
+  std::atomic<std::size_t> executed{0};
+  std::atomic<int> failures{0};
+  auto const run = [&] {
+    try {
+      executed += engine().migrate().executed.size();
+    } catch (std::exception const& e) {
+      ++failures;
+      ADD_FAILURE() << e.what();
+    }
+  };
+  std::thread first(run);
+  std::thread second(run);
+  first.join();
+  second.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(executed.load(), 5u);
+  EXPECT_EQ(text("SELECT count(*) || ' ' || count(DISTINCT version) FROM flyway_schema_history"), "5 5");
+}
+
+}  // namespace
+}  // namespace berth::flyway
