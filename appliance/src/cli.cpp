@@ -11,6 +11,7 @@
 
 #include "berth/appliance/config.hpp"
 #include "berth/core/version.hpp"
+#include "db_commands.hpp"
 #include "logging.hpp"
 #include "registry_commands.hpp"
 #include "serve.hpp"
@@ -73,6 +74,27 @@ int run_cli(int argc, char** argv) {
   auto* fsck_command = registry_command->add_subcommand(
       "fsck", "rehash every blob and check every manifest's references; exit 1 if anything is damaged");
 
+  auto* db_command = app.add_subcommand("db", "Flyway-compatible migrations of a PostgreSQL database");
+  db_command->require_subcommand(1);
+  DbTarget db_target;
+  std::vector<CLI::App*> db_commands;
+  for (auto [name, help] : {std::pair{"migrate", "apply pending migrations (Flyway's migrate)"},
+                            std::pair{"info", "show every migration and its state (Flyway's info)"},
+                            std::pair{"validate", "check applied migrations against the files (Flyway's validate)"}}) {
+    auto* command = db_command->add_subcommand(name, help);
+    command
+        ->add_option("--url", db_target.url,
+                     "PostgreSQL connection URL or libpq string (keep passwords out of argv: use BERTH_DB_URL)")
+        ->envname("BERTH_DB_URL")
+        ->required();
+    command->add_option("--location", db_target.location, "folder with the migrations (V1__init.sql, ...)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    command->add_option("--target", db_target.target, "migrate up to this version");
+    command->add_flag("--out-of-order", db_target.out_of_order, "also apply versions below the highest applied");
+    db_commands.push_back(command);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& error) {
@@ -94,6 +116,9 @@ int run_cli(int argc, char** argv) {
       return 0;
     }
 
+    if (db_commands[0]->parsed()) return db_migrate(load(global), db_target, std::cout);
+    if (db_commands[1]->parsed()) return db_info(load(global), db_target, std::cout);
+    if (db_commands[2]->parsed()) return db_validate(load(global), db_target, std::cout);
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
 

@@ -1,0 +1,82 @@
+#include "db_commands.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "berth/flyway/engine.hpp"
+#include "berth/flyway/error.hpp"
+
+namespace berth::appliance {
+namespace {
+
+flyway::Engine engine_for(Config const& config, DbTarget const& target) {
+  return flyway::Engine(target.url, config.flyway, target.location);
+}
+
+flyway::MigrateOptions options_for(DbTarget const& target) {
+  flyway::MigrateOptions options;
+  if (target.target) options.target = flyway::MigrationVersion::parse(*target.target);
+  options.out_of_order = target.out_of_order;
+  return options;
+}
+
+// Flyway's info layout: a boxed table with one row per migration.
+void print_table(std::vector<std::vector<std::string>> const& rows, std::ostream& out) {
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (auto const& row : rows)
+    for (std::size_t column = 0; column < row.size(); ++column)
+      widths[column] = std::max(widths[column], row[column].size());
+  auto rule = [&] {
+    out << "+";
+    for (auto width : widths) out << std::string(width + 2, '-') << "+";
+    out << "\n";
+  };
+  rule();
+  for (std::size_t row_idx = 0; row_idx < rows.size(); ++row_idx) {
+    out << "|";
+    for (std::size_t column = 0; column < widths.size(); ++column)
+      out << " " << rows[row_idx][column] << std::string(widths[column] - rows[row_idx][column].size(), ' ') << " |";
+    out << "\n";
+    if (row_idx == 0) rule();
+  }
+  rule();
+}
+
+}  // namespace
+
+int db_migrate(Config const& config, DbTarget const& target, std::ostream& out) {
+  auto result = engine_for(config, target).migrate(options_for(target));
+  if (result.created_history_table) out << "Created schema history table " << config.flyway.history_table << "\n";
+  for (auto const& migration : result.executed)
+    out << "Migrated "
+        << (migration.version ? "to version " + migration.version->to_string() : std::string("repeatable")) << " - "
+        << migration.description << " (" << migration.script << ", " << migration.execution_time_ms << " ms)\n";
+  out << "Successfully applied " << result.executed.size() << " migration" << (result.executed.size() == 1 ? "" : "s")
+      << "\n";
+  return 0;
+}
+
+int db_info(Config const& config, DbTarget const& target, std::ostream& out) {
+  std::vector<std::vector<std::string>> rows = {
+      {"Category", "Version", "Description", "Type", "Installed On", "State"}};
+  for (auto const& info : engine_for(config, target).info(options_for(target)))
+    rows.push_back({info.category == flyway::MigrationCategory::versioned ? "Versioned" : "Repeatable",
+                    info.version ? info.version->to_string() : "", info.description, info.type,
+                    info.installed_on.value_or(""), std::string(flyway::display_name(info.state))});
+  if (rows.size() == 1) rows.push_back({"No migrations found", "", "", "", "", ""});
+  print_table(rows, out);
+  return 0;
+}
+
+int db_validate(Config const& config, DbTarget const& target, std::ostream& out) {
+  try {
+    engine_for(config, target).validate(options_for(target));
+  } catch (flyway::MigrationError const& error) {
+    out << error.what() << "\n";
+    return 1;
+  }
+  out << "Successfully validated the migrations in " << target.location.string() << "\n";
+  return 0;
+}
+
+}  // namespace berth::appliance
