@@ -13,8 +13,8 @@
 
 #include "berth/flyway/checksum.hpp"
 #include "berth/flyway/error.hpp"
-#include "berth/postgres/cluster.hpp"
 #include "berth/testing/temp_dir.hpp"
+#include "berth/testing/test_cluster.hpp"
 
 namespace berth::flyway {
 namespace {
@@ -27,23 +27,8 @@ std::string const revert_hint =
 
 class EngineTest : public ::testing::Test {
 protected:
-  static void SetUpTestSuite() {
-    cluster_dir_ = new berth::testing::TempDir;
-    // mkdtemp makes the directory 0700; the server's OS user has to pass through it.
-    fs::permissions(cluster_dir_->path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-    postgres::Config config;
-    config.data_dir = cluster_dir_->path() / "postgres";
-    config.socket_dir = cluster_dir_->path() / "run";
-    config.secrets_dir = cluster_dir_->path() / "secrets";
-    cluster_ = new postgres::Cluster(config);
-    cluster_->start();
-    cluster_->wait_ready();
-  }
-
-  static void TearDownTestSuite() {
-    delete cluster_;
-    delete cluster_dir_;
-  }
+  static void SetUpTestSuite() { cluster_ = new berth::testing::TestCluster; }
+  static void TearDownTestSuite() { delete cluster_; }
 
   void SetUp() override {
     static int database_count = 0;
@@ -89,15 +74,13 @@ protected:
     return lines;
   }
 
-  static postgres::Cluster* cluster_;
-  static berth::testing::TempDir* cluster_dir_;
+  static berth::testing::TestCluster* cluster_;
   std::string database_;
   berth::testing::TempDir files_;
   Config config_;
 };
 
-postgres::Cluster* EngineTest::cluster_ = nullptr;
-berth::testing::TempDir* EngineTest::cluster_dir_ = nullptr;
+berth::testing::TestCluster* EngineTest::cluster_ = nullptr;
 
 TEST(AdvisoryLockKey, IsFlywaysKeyForTheQuotedTable) {
   EXPECT_EQ(advisory_lock_key("\"public\".\"flyway_schema_history\""), 77433833903597);

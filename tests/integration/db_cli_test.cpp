@@ -1,16 +1,12 @@
 // `berth db migrate|info|validate --url` against a real PostgreSQL started for the suite.
-#include <filesystem>
-
 #include <gtest/gtest.h>
 
-#include "berth/postgres/cluster.hpp"
 #include "berth/testing/process.hpp"
 #include "berth/testing/temp_dir.hpp"
+#include "berth/testing/test_cluster.hpp"
 
 namespace berth::testing {
 namespace {
-
-namespace fs = std::filesystem;
 
 bool contains(std::string const& text, std::string const& part) {
   return text.find(part) != std::string::npos;
@@ -18,22 +14,8 @@ bool contains(std::string const& text, std::string const& part) {
 
 class DbCli : public ::testing::Test {
 protected:
-  static void SetUpTestSuite() {
-    cluster_dir_ = new TempDir;
-    // mkdtemp makes the directory 0700; the server's OS user has to pass through it.
-    fs::permissions(cluster_dir_->path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-    postgres::Config config;
-    config.data_dir = cluster_dir_->path() / "postgres";
-    config.socket_dir = cluster_dir_->path() / "run";
-    config.secrets_dir = cluster_dir_->path() / "secrets";
-    cluster_ = new postgres::Cluster(config);
-    cluster_->start();
-    cluster_->wait_ready();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    delete cluster_dir_;
-  }
+  static void SetUpTestSuite() { cluster_ = new TestCluster; }
+  static void TearDownTestSuite() { delete cluster_; }
 
   // Each test migrates its own fresh database (made with psql, the stock client).
   void SetUp() override {
@@ -51,14 +33,12 @@ protected:
     return run(argv, {"BERTH_DB_URL=" + cluster_->connection_string(database_)});
   }
 
-  static TempDir* cluster_dir_;
-  static postgres::Cluster* cluster_;
+  static TestCluster* cluster_;
   std::string database_;
   TempDir migrations_;
 };
 
-TempDir* DbCli::cluster_dir_ = nullptr;
-postgres::Cluster* DbCli::cluster_ = nullptr;
+TestCluster* DbCli::cluster_ = nullptr;
 
 TEST_F(DbCli, MigratesShowsInfoAndValidates) {
   migrations_.write("V1__create_orders.sql", "CREATE TABLE cli_orders (id int PRIMARY KEY);\n");
