@@ -48,6 +48,17 @@ protected:
   std::string url() const { return cluster_->connection_string(database_); }
   Engine engine() const { return Engine(url(), config_, files_.path()); }
 
+  // The MigrationError message `action` throws, or "(no error)".
+  template <class Action>
+  static std::string error_of(Action action) {
+    try {
+      action();
+    } catch (MigrationError const& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+
   pqxx::result query(std::string const& sql) const {
     pqxx::connection connection(url());
     pqxx::nontransaction tx(connection);
@@ -126,14 +137,9 @@ TEST_F(EngineTest, CreatesTheHistoryTableWithFlywaysDdl) {
 
 TEST_F(EngineTest, RefusesANonEmptySchemaWithoutHistoryTable) {
   query("CREATE TABLE existing (id int)");
-  try {
-    engine().migrate();
-    FAIL() << "expected MigrationError";
-  } catch (MigrationError const& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "Found non-empty schema(s) \"public\" but no schema history table. Use baseline() or set "
-              "baselineOnMigrate to true to initialize the schema history table.");
-  }
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "Found non-empty schema(s) \"public\" but no schema history table. Use baseline() or set "
+            "baselineOnMigrate to true to initialize the schema history table.");
 }
 
 TEST_F(EngineTest, AppliesTheCorpusAndRecordsWhatFlywayRecords) {
@@ -207,17 +213,12 @@ TEST_F(EngineTest, RefusesToMigrateAfterAnAppliedFileWasEdited) {
   files_.write("V1__init.sql", "CREATE TABLE t (id bigint);\n");
   files_.write("V2__more.sql", "CREATE TABLE u (id int);\n");
 
-  try {
-    engine().migrate();
-    FAIL() << "expected MigrationError";
-  } catch (MigrationError const& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "Validate failed: Migrations have failed validation\n"
-              "Migration checksum mismatch for migration version 1\n"
-              "-> Applied to database : " +
-                  std::to_string(applied) + "\n-> Resolved locally    : " + std::to_string(checksum("V1__init.sql")) +
-                  "\n" + revert_hint);
-  }
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "Validate failed: Migrations have failed validation\n"
+            "Migration checksum mismatch for migration version 1\n"
+            "-> Applied to database : " +
+                std::to_string(applied) + "\n-> Resolved locally    : " + std::to_string(checksum("V1__init.sql")) +
+                "\n" + revert_hint);
   EXPECT_EQ(text("SELECT to_regclass('u')"), "NULL");
   EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "1");
 }
@@ -226,21 +227,16 @@ TEST_F(EngineTest, AFailingMigrationLeavesNothingBehind) {
   files_.write("V1__init.sql", "CREATE TABLE t (id int);\n");
   files_.write("V3__broken.sql", "CREATE TABLE v3_table (id int);\n\nINSERT INTO missing_table\n  VALUES (1);\n");
 
-  try {
-    engine().migrate();
-    FAIL() << "expected MigrationError";
-  } catch (MigrationError const& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "Migration V3__broken.sql failed\n"
-              "-------------------------------\n"
-              "SQL State  : 42P01\n"
-              "Message    : ERROR:  relation \"missing_table\" does not exist\n"
-              "Location   : V3__broken.sql:3 (" +
-                  (files_.path() / "V3__broken.sql").string() +
-                  ")\n"
-                  "Line       : 3\n"
-                  "Statement  : INSERT INTO missing_table");
-  }
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "Migration V3__broken.sql failed\n"
+            "-------------------------------\n"
+            "SQL State  : 42P01\n"
+            "Message    : ERROR:  relation \"missing_table\" does not exist\n"
+            "Location   : V3__broken.sql:3 (" +
+                (files_.path() / "V3__broken.sql").string() +
+                ")\n"
+                "Line       : 3\n"
+                "Statement  : INSERT INTO missing_table");
   EXPECT_EQ(text("SELECT to_regclass('v3_table')"), "NULL");
   EXPECT_EQ(text("SELECT string_agg(coalesce(version, 'R'), ',' ORDER BY installed_rank) FROM "
                  "flyway_schema_history"),
@@ -258,15 +254,10 @@ TEST_F(EngineTest, InfoShowsPendingSuccessMissingAndTargetStates) {
   EXPECT_EQ(engine().migrate(up_to_one).executed.size(), 1u);
   EXPECT_EQ(states(engine().info(up_to_one)), (std::vector<std::string>{"1 one Success", "2 two Above Target"}));
   EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"1 one Success", "2 two Pending"}));
-  try {
-    engine().validate();
-    FAIL() << "expected MigrationError";
-  } catch (MigrationError const& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "Validate failed: Migrations have failed validation\n"
-              "Detected resolved migration not applied to database: 2.\n"
-              "To fix this error, either run migrate, or set -ignoreMigrationPatterns='*:pending'.");
-  }
+  EXPECT_EQ(error_of([&] { engine().validate(); }),
+            "Validate failed: Migrations have failed validation\n"
+            "Detected resolved migration not applied to database: 2.\n"
+            "To fix this error, either run migrate, or set -ignoreMigrationPatterns='*:pending'.");
   engine().migrate();
   engine().validate();
 
@@ -278,16 +269,11 @@ TEST_F(EngineTest, InfoShowsPendingSuccessMissingAndTargetStates) {
   EXPECT_FALSE(infos[2].installed_on);
   EXPECT_EQ(infos[2].type, "SQL");
   EXPECT_EQ(infos[2].category, MigrationCategory::versioned);
-  try {
-    engine().migrate();
-    FAIL() << "expected MigrationError";
-  } catch (MigrationError const& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "Validate failed: Migrations have failed validation\n"
-              "Detected applied migration not resolved locally: 1.\n"
-              "If you removed this migration intentionally, run repair to mark the "
-              "migration as deleted.");
-  }
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "Validate failed: Migrations have failed validation\n"
+            "Detected applied migration not resolved locally: 1.\n"
+            "If you removed this migration intentionally, run repair to mark the "
+            "migration as deleted.");
 }
 
 TEST_F(EngineTest, AnOlderVersionNeedsOutOfOrder) {
@@ -296,16 +282,11 @@ TEST_F(EngineTest, AnOlderVersionNeedsOutOfOrder) {
   engine().migrate();
   files_.write("V2__two.sql", "CREATE TABLE two (id int);\n");
   EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"1 one Success", "3 three Success", "2 two Ignored"}));
-  try {
-    engine().migrate();
-    FAIL() << "expected MigrationError";
-  } catch (MigrationError const& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "Validate failed: Migrations have failed validation\n"
-              "Detected resolved migration not applied to database: 2.\n"
-              "To ignore this migration, set -ignoreMigrationPatterns='*:ignored'. To allow "
-              "executing this migration, set -outOfOrder=true.");
-  }
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "Validate failed: Migrations have failed validation\n"
+            "Detected resolved migration not applied to database: 2.\n"
+            "To ignore this migration, set -ignoreMigrationPatterns='*:ignored'. To allow "
+            "executing this migration, set -outOfOrder=true.");
   MigrateOptions out_of_order;
   out_of_order.out_of_order = true;
   EXPECT_EQ(engine().migrate(out_of_order).executed.size(), 1u);

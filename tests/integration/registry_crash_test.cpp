@@ -1,10 +1,10 @@
 // kill -9 in the middle of a push: nothing partial becomes visible, the upload can be resumed
 // after the restart, and fsck finds the registry intact.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
 #include "berth/testing/eventually.hpp"
+#include "berth/testing/oci_layout.hpp"
 #include "berth/testing/raw_http.hpp"
 #include "berth_instance.hpp"
 
@@ -13,24 +13,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string sha256_hex(std::string const& data) {
-  unsigned char out[32];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), out, &length, EVP_sha256(), nullptr);
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < length; ++i) {
-    hex += digits[out[i] >> 4];
-    hex += digits[out[i] & 15];
-  }
-  return hex;
-}
-
 TEST(RegistryCrash, KillDuringAPushLeavesNothingPartialAndTheUploadResumes) {
   BerthInstance berth;
   std::string blob(48 * 1024 * 1024, '\0');
   for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>((i * 2654435761u) >> 13);
-  auto digest = "sha256:" + sha256_hex(blob);
+  auto digest = sha256_digest(blob);
 
   auto start = http_request("127.0.0.1", berth.port(), "POST", "/v2/api/big/blobs/uploads/");
   ASSERT_EQ(start->status, 202);
@@ -76,7 +63,7 @@ TEST(RegistryCrash, KillDuringAPushLeavesNothingPartialAndTheUploadResumes) {
 TEST(RegistryCrash, KillDuringAMonolithicPushThenPushAgain) {
   BerthInstance berth;
   std::string blob(32 * 1024 * 1024, 'm');
-  auto digest = "sha256:" + sha256_hex(blob);
+  auto digest = sha256_digest(blob);
   RawConnection pusher("127.0.0.1", berth.port());
   pusher.send("POST /v2/api/mono/blobs/uploads/?digest=" + digest + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
               std::to_string(blob.size()) + "\r\n\r\n" + blob.substr(0, blob.size() / 2));
@@ -102,7 +89,7 @@ TEST(RegistryFull, APushIntoAFullVolumeFailsClearlyAndResumes) {
   BerthInstance berth;
   std::string blob(6 * 1024 * 1024, 'f');
   for (std::size_t i = 0; i < blob.size(); i += 4096) blob[i] = static_cast<char>(i >> 12);
-  auto digest = "sha256:" + sha256_hex(blob);
+  auto digest = sha256_digest(blob);
   auto pid = std::to_string(berth.process().pid());
   ASSERT_EQ(run({"/usr/bin/prlimit", "--pid", pid, "--fsize=2097152:"}).exit_code, 0);
 
