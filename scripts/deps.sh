@@ -10,10 +10,12 @@ packages=(
   # libraries (the distribution's default versions)
   libboost-dev libboost-filesystem-dev libcli11-dev libpqxx-dev libyaml-cpp-dev libssl-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libarchive-dev libcrypt-dev libgtest-dev
+  # the PostgreSQL server berth runs its cluster with (any major the distribution ships)
+  postgresql
 )
 if [ "${1:-}" = test ]; then
-  # The real registry clients the tests push and pull with, and the PostgreSQL server they run.
-  packages+=(skopeo podman postgresql openssl)
+  # The real registry clients the tests push and pull with, and openssl for TLS checks.
+  packages+=(skopeo podman openssl)
 fi
 
 missing=()

@@ -11,6 +11,7 @@
 
 #include "berth/appliance/config.hpp"
 #include "berth/core/version.hpp"
+#include "cluster_commands.hpp"
 #include "db_commands.hpp"
 #include "logging.hpp"
 #include "registry_commands.hpp"
@@ -95,6 +96,30 @@ int run_cli(int argc, char** argv) {
     db_commands.push_back(command);
   }
 
+  CreateOptions create_options;
+  auto* create_command = db_command->add_subcommand(
+      "create", "create an application database and its owner role on berth's cluster (idempotent)");
+  create_command->add_option("NAME", create_options.name, "database name (lowercase letters, digits, _)")->required();
+  create_command->add_option("--owner", create_options.owner, "owner role (default: the declared one, else NAME)");
+  create_command->add_option("--extension", create_options.extensions, "extension to install (repeatable)");
+  auto* list_command =
+      db_command->add_subcommand("list", "list the application databases with owner, size and connections");
+  std::string url_name;
+  auto* url_command = db_command->add_subcommand(
+      "url", "print the connection URL (with the password) of an application database's owner role");
+  url_command->add_option("NAME", url_name, "database name")->required();
+
+  auto* status_command = app.add_subcommand(
+      "status", "show whether the service runs, PostgreSQL's state, database sizes and the WAL archive");
+
+  // Run by PostgreSQL's archive_command, not by people: hidden from --help.
+  std::string archive_dir, wal_path, wal_name;
+  auto* archive_command = app.add_subcommand("archive-wal", "copy a finished WAL segment into the archive");
+  archive_command->group("");
+  archive_command->add_option("--to", archive_dir, "archive directory")->required();
+  archive_command->add_option("PATH", wal_path, "the segment (%p)")->required();
+  archive_command->add_option("NAME", wal_name, "its file name (%f)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& error) {
@@ -119,6 +144,11 @@ int run_cli(int argc, char** argv) {
     if (db_commands[0]->parsed()) return db_migrate(load(global), db_target, std::cout);
     if (db_commands[1]->parsed()) return db_info(load(global), db_target, std::cout);
     if (db_commands[2]->parsed()) return db_validate(load(global), db_target, std::cout);
+    if (create_command->parsed()) return db_create(load(global), create_options, std::cout);
+    if (list_command->parsed()) return db_list(load(global), std::cout);
+    if (url_command->parsed()) return db_url(load(global), url_name, std::cout);
+    if (status_command->parsed()) return status(load(global), std::cout);
+    if (archive_command->parsed()) return archive_wal(archive_dir, wal_path, wal_name);
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
 

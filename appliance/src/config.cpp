@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -24,12 +25,14 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
+#include "berth/postgres/databases.hpp"
 #include "berth/registry/names.hpp"
 
 namespace berth::appliance {
@@ -47,6 +50,8 @@ enum class Kind {
   duration,  // seconds, written as 90, 30s, 5m, 1h or 1h30m, in [min, max]
   boolean,   // true or false
   names,     // a non-empty list of distinct lowercase names (registry namespaces)
+  word,      // a name of letters, digits, _ and - (an OS user), or empty
+  custom,    // a list or map with its own reader (Key::read)
 };
 
 struct Endpoint {
@@ -56,6 +61,17 @@ struct Endpoint {
 
 using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint, bool, std::vector<std::string>>;
 
+// Where a custom reader is: the document's directory (for relative paths) and a way to report a
+// problem at a node, which throws ConfigError with the node's line and column.
+struct NodeContext {
+  fs::path base_dir;
+  std::function<void(YAML::Node const&, std::string const&)> fail;
+  [[noreturn]] void error(YAML::Node const& node, std::string const& problem) const {
+    fail(node, problem);
+    std::abort();  // fail() always throws
+  }
+};
+
 struct Key {
   std::string_view name;  // dotted path in the YAML document, e.g. "server.listen"
   Kind kind;
@@ -63,8 +79,9 @@ struct Key {
   std::int64_t max = 0;
   std::span<std::string_view const> choices = {};  // choice only
   std::string_view doc;                            // one line; the packaged berth.yaml says the same at more length
-  void (*store)(Config&, Value const&);
+  void (*store)(Config&, Value const&) = nullptr;  // every kind but custom
   std::string (*show)(Config const&);
+  void (*read)(Config&, YAML::Node const&, NodeContext const&) = nullptr;  // custom only
 };
 
 constexpr std::array<std::string_view, 7> log_levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -102,20 +119,88 @@ std::chrono::seconds as_seconds(Value const& value) {
   return std::chrono::seconds{as_number(value)};
 }
 
+// Readers of the custom keys, defined below the scalar parsers they use.
+void read_databases(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_postgres_listen(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_postgres_settings(Config& config, YAML::Node const& node, NodeContext const& context);
+
+std::string show_bool(bool value) {
+  return value ? "true" : "false";
+}
+
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 14> const schema{{
+std::array<Key, 22> const schema{{
+    {.name = "databases",
+     .kind = Kind::custom,
+     .doc = "application databases: name, owner, extensions, connection_limit, migrations, migrate_on_start",
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& app : c.databases) text += (text.empty() ? "" : ",") + app.database.name;
+           return text.empty() ? std::string("none") : text;
+         },
+     .read = read_databases},
     {.name = "log.level",
      .kind = Kind::choice,
      .choices = log_levels,
      .doc = "least severe message written to the log",
      .store = [](Config& c, Value const& v) { c.log_level = std::get<std::string>(v); },
      .show = [](Config const& c) { return c.log_level; }},
+    {.name = "postgres.archive_timeout",
+     .kind = Kind::duration,
+     .min = 0,
+     .max = hour,
+     .doc = "a WAL segment is archived at least this often while there are writes; 0 turns it off",
+     .store = [](Config& c, Value const& v) { c.postgres.archive_timeout = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.postgres.archive_timeout.count()); }},
+    {.name = "postgres.enabled",
+     .kind = Kind::boolean,
+     .doc = "run berth's PostgreSQL cluster",
+     .store = [](Config& c, Value const& v) { c.postgres_enabled = std::get<bool>(v); },
+     .show = [](Config const& c) { return show_bool(c.postgres_enabled); }},
+    {.name = "postgres.listen",
+     .kind = Kind::custom,
+     .doc = "TCP addresses PostgreSQL listens on besides its Unix socket",
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& address : c.postgres.listen_addresses) text += (text.empty() ? "" : ",") + address;
+           return text.empty() ? std::string("socket only") : text;
+         },
+     .read = read_postgres_listen},
+    {.name = "postgres.os_user",
+     .kind = Kind::word,
+     .doc = "OS user the server runs as; empty: berth's own user (postgres when berth is root)",
+     .store = [](Config& c, Value const& v) { c.postgres.os_user = std::get<std::string>(v); },
+     .show = [](Config const& c) { return c.postgres.os_user; }},
+    {.name = "postgres.port",
+     .kind = Kind::integer,
+     .min = 1,
+     .max = 65535,
+     .doc = "TCP port, which also names the Unix socket file",
+     .store = [](Config& c, Value const& v) { c.postgres.port = static_cast<std::uint16_t>(as_number(v)); },
+     .show = [](Config const& c) { return std::to_string(c.postgres.port); }},
+    {.name = "postgres.settings",
+     .kind = Kind::custom,
+     .doc = "postgresql.conf parameters over berth's defaults",
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& [name, value] : c.postgres.settings) text += (text.empty() ? "" : ",") + name + "=" + value;
+           return text.empty() ? std::string("defaults") : text;
+         },
+     .read = read_postgres_settings},
+    {.name = "postgres.wal_archive",
+     .kind = Kind::boolean,
+     .doc = "archive WAL segments to <backup volume>/wal for point-in-time recovery",
+     .store = [](Config& c, Value const& v) { c.wal_archive = std::get<bool>(v); },
+     .show = [](Config const& c) { return show_bool(c.wal_archive); }},
     {.name = "registry.delete_enabled",
      .kind = Kind::boolean,
      .doc = "allow DELETE of manifests, tags and blobs",
      .store = [](Config& c, Value const& v) { c.registry.delete_enabled = std::get<bool>(v); },
-     .show = [](Config const& c) { return std::string(c.registry.delete_enabled ? "true" : "false"); }},
+     .show = [](Config const& c) { return show_bool(c.registry.delete_enabled); }},
     {.name = "registry.max_manifest_bytes",
      .kind = Kind::size,
      .min = kib,
@@ -395,6 +480,8 @@ std::string expected_form(Key const& key) {
     case Kind::boolean: return "true or false";
     case Kind::names:
       return "a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
+    case Kind::word: return "a name (letters, digits, _ and -) or \"\"";
+    case Kind::custom: return std::string(key.doc);
     case Kind::integer: return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
     case Kind::size:
       return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " + format_size(key.max) + ")";
@@ -425,7 +512,17 @@ std::optional<Value> parse_value(Key const& key, std::string const& text, fs::pa
       if (text == "true") return Value{true};
       if (text == "false") return Value{false};
       return std::nullopt;
-    case Kind::names: return std::nullopt;  // a list, read by read_leaf
+    case Kind::names: return std::nullopt;   // a list, read by read_leaf
+    case Kind::custom: return std::nullopt;  // read by Key::read
+    case Kind::word:
+      if (!std::all_of(text.begin(), text.end(),
+                       [](char ch) {
+                         return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                                ch == '_' || ch == '-';
+                       }) ||
+          text.size() > 32)
+        return std::nullopt;
+      return Value{text};
     case Kind::integer:
       if (auto number = within(key, parse_integer(text))) return Value{*number};
       return std::nullopt;
@@ -487,6 +584,106 @@ std::string value_problem(Key const& key, std::string const& got, std::optional<
   return problem;
 }
 
+// postgres.listen: [127.0.0.1, "::1", "*"], or [] for the Unix socket only.
+void read_postgres_listen(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.postgres.listen_addresses.clear();
+  if (node.IsNull()) return;
+  if (!node.IsSequence())
+    context.error(node, "postgres.listen: expected a list of addresses like [127.0.0.1], got " + describe_node(node));
+  for (auto const& item : node) {
+    if (!item.IsScalar() || !(item.Scalar() == "*" || is_address(AF_INET, item.Scalar()) ||
+                              is_address(AF_INET6, item.Scalar()) || is_hostname(item.Scalar())))
+      context.error(item, "postgres.listen: expected an IP address, a host name or \"*\", got " + describe_node(item));
+    config.postgres.listen_addresses.push_back(item.Scalar());
+  }
+}
+
+// postgres.settings: {work_mem: 16MB, ...}; the server checks names and values at start.
+void read_postgres_settings(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.postgres.settings.clear();
+  if (node.IsNull()) return;
+  if (!node.IsMap())
+    context.error(node, "postgres.settings: expected a map of postgresql.conf parameters like {work_mem: 16MB}, got " +
+                            describe_node(node));
+  for (auto const& entry : node) {
+    auto const& name = entry.first.Scalar();
+    bool const word = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.';
+    });
+    if (!entry.first.IsScalar() || !word)
+      context.error(entry.first, "postgres.settings: expected a parameter name (lowercase, like work_mem), got " +
+                                     describe_node(entry.first));
+    if (!entry.second.IsScalar())
+      context.error(entry.second,
+                    "postgres.settings." + name + ": expected a single value, got " + describe_node(entry.second));
+    if (!config.postgres.settings.emplace(name, entry.second.Scalar()).second)
+      context.error(entry.first, "postgres.settings: duplicate parameter " + name);
+  }
+}
+
+// databases: a list of {name, owner, extensions, connection_limit, migrations, migrate_on_start}.
+void read_databases(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.databases.clear();
+  if (node.IsNull()) return;
+  if (!node.IsSequence())
+    context.error(node, "databases: expected a list of databases like \"- name: shop\", got " + describe_node(node));
+  static constexpr std::array<std::string_view, 6> fields{
+      "name", "owner", "extensions", "connection_limit", "migrations", "migrate_on_start"};
+  for (auto const& item : node) {
+    if (!item.IsMap()) context.error(item, "databases: expected a map with at least name:, got " + describe_node(item));
+    Application app;
+    std::string const where = "databases[" + std::to_string(config.databases.size()) + "]";
+    auto scalar = [&](YAML::Node const& value, std::string const& field) {
+      if (!value.IsScalar())
+        context.error(value, where + "." + field + ": expected a single value, got " + describe_node(value));
+      return value.Scalar();
+    };
+    for (auto const& entry : item) {
+      auto const field = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+      auto const& value = entry.second;
+      if (field == "name") {
+        app.database.name = scalar(value, field);
+      } else if (field == "owner") {
+        app.database.owner = scalar(value, field);
+      } else if (field == "extensions") {
+        if (!value.IsSequence())
+          context.error(value, where + ".extensions: expected a list like [pgcrypto], got " + describe_node(value));
+        for (auto const& extension : value) app.database.extensions.push_back(scalar(extension, field));
+      } else if (field == "connection_limit") {
+        auto const limit = parse_integer(scalar(value, field));
+        if (!limit || *limit < -1 || *limit > 100000)
+          context.error(value, where + ".connection_limit: expected an integer from -1 (no limit) to 100000, got " +
+                                   describe_node(value));
+        app.database.connection_limit = static_cast<int>(*limit);
+      } else if (field == "migrations") {
+        auto const text = scalar(value, field);
+        if (text.empty()) context.error(value, where + ".migrations: expected a path");
+        app.migrations = (context.base_dir / text).lexically_normal();
+      } else if (field == "migrate_on_start") {
+        auto const text = scalar(value, field);
+        if (text != "true" && text != "false")
+          context.error(value, where + ".migrate_on_start: expected true or false, got " + describe_node(value));
+        app.migrate_on_start = text == "true";
+      } else {
+        std::vector<std::string> known(fields.begin(), fields.end());
+        context.error(entry.first,
+                      "unknown key \"" + where + "." + field + "\" (known keys of a database: " + join(known) + ")");
+      }
+    }
+    if (app.database.name.empty()) context.error(item, where + ": expected a name: for the database");
+    if (app.migrate_on_start && app.migrations.empty())
+      context.error(item, where + ": migrate_on_start needs migrations: (the folder of V1__init.sql...)");
+    try {
+      postgres::check_databases({app.database});
+    } catch (Error const& e) {
+      context.error(item, where + ": " + std::string(e.what()).substr(std::string("invalid databases:\n  ").size()));
+    }
+    if (find_application(config, app.database.name) != nullptr)
+      context.error(item, where + ": database " + app.database.name + " is declared twice");
+    config.databases.push_back(std::move(app));
+  }
+}
+
 // Levenshtein distance, for "did you mean".
 std::size_t edit_distance(std::string_view from, std::string_view to) {
   std::vector<std::size_t> row(to.size() + 1);
@@ -516,15 +713,20 @@ std::string closest_known(std::string const& unknown) {
     candidates.emplace_back(key.name);
     candidates.emplace_back(key.name.substr(0, key.name.find('.')));
   }
+  auto const section = [](std::string_view name) { return name.substr(0, name.rfind('.') + 1); };
   std::string best;
   // One edit per three letters, at least one: "servr" finds "server", "foo" finds nothing.
-  std::size_t best_distance = std::max<std::size_t>(1, last_segment(unknown).size() / 3) + 1;
+  std::size_t const limit = std::max<std::size_t>(1, last_segment(unknown).size() / 3) + 1;
+  // Ties go to the key in the same section, then to the whole name closest to what was written
+  // ("listen" at the top suggests server.listen over postgres.listen).
+  std::tuple<std::size_t, bool, std::size_t> best_rank{limit, true, 0};
   for (auto const& candidate : candidates) {
-    auto const distance =
-        std::min(edit_distance(unknown, candidate), edit_distance(last_segment(unknown), last_segment(candidate)));
-    if (distance < best_distance) {
+    auto const whole = edit_distance(unknown, candidate);
+    auto const distance = std::min(whole, edit_distance(last_segment(unknown), last_segment(candidate)));
+    std::tuple<std::size_t, bool, std::size_t> rank{distance, section(unknown) != section(candidate), whole};
+    if (distance < limit && (best.empty() || rank < best_rank)) {
       best = candidate;
-      best_distance = distance;
+      best_rank = rank;
     }
   }
   return best;
@@ -594,6 +796,12 @@ private:
   void read_leaf(Key const& key, YAML::Node const& key_node, YAML::Node const& value) {
     // An empty value's mark points past it, at the next line; the key is the better place.
     auto const mark = value.IsNull() ? key_node.Mark() : value.Mark();
+    if (key.kind == Kind::custom) {
+      NodeContext context{base_dir_,
+                          [this](YAML::Node const& node, std::string const& problem) { fail(node.Mark(), problem); }};
+      key.read(config_, value, context);
+      return;
+    }
     std::optional<Value> parsed;
     if (key.kind == Kind::names)
       parsed = parse_names(value);
@@ -686,6 +894,7 @@ Config load_config(fs::path const& file) {
 void set_option(Config& config, std::string const& key_name, std::string const& value, std::string const& origin) {
   Key const* key = find_key(key_name);
   if (key == nullptr) throw ConfigError(origin + ": unknown key \"" + key_name + "\"");
+  if (key->kind == Kind::custom) throw ConfigError(origin + ": " + key_name + " can only be set in the config file");
   auto const parsed = parse_value(*key, value, fs::current_path());
   if (!parsed) throw ConfigError(origin + ": " + value_problem(*key, describe_scalar(value), value));
   key->store(config, *parsed);
@@ -694,8 +903,16 @@ void set_option(Config& config, std::string const& key_name, std::string const& 
 void derive_paths(Config& config) {
   config.registry.root = config.primary / "registry";
   config.postgres.data_dir = config.primary / "postgres";
-  config.postgres.socket_dir = config.primary / "run";
+  config.postgres.socket_dir = config.primary / "run" / "postgres";
+  config.postgres.secrets_dir = config.primary / "secrets";
+  config.postgres.wal_archive_dir = config.wal_archive ? config.backup / "wal" : fs::path();
   config.snapshots.volume = config.backup;
+}
+
+Application const* find_application(Config const& config, std::string const& name) {
+  for (auto const& app : config.databases)
+    if (app.database.name == name) return &app;
+  return nullptr;
 }
 
 std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit_path) {
@@ -719,7 +936,7 @@ std::string describe(Config const& config) {
   std::string text =
       "config=" + (config.source.empty() ? std::string("built-in defaults") : config.source.string()) + "\n";
   for (auto name : {"server.listen"sv, "volumes.primary"sv, "volumes.backup"sv, "log.level"sv, "server.threads"sv,
-                    "registry.namespaces"sv}) {
+                    "registry.namespaces"sv, "postgres.enabled"sv, "databases"sv}) {
     text += std::string(name) + "=" + find_key(name)->show(config) + "\n";
   }
   return text;

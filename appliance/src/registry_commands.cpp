@@ -4,22 +4,10 @@
 #include <filesystem>
 
 #include "berth/registry/maintenance.hpp"
+#include "human.hpp"
 
 namespace berth::appliance {
 namespace {
-
-std::string human_size(std::uint64_t bytes) {
-  char const* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
-  return text;
-}
 
 // The registry is only read here; a missing storage directory means an empty registry, not an
 // error, and is not created.

@@ -1,24 +1,26 @@
 // `berth serve`, read top to bottom: each step says why it is there.
 #include "serve.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "applications.hpp"
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
+#include "berth/postgres/cluster.hpp"
 #include "berth/proxy/server.hpp"
 #include "berth/registry/api.hpp"
 #include "berth/registry/storage.hpp"
 #include "systemd_notify.hpp"
+#include "volume_lock.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -31,35 +33,22 @@ void make_volume_directory(fs::path const& dir) {
   if (ec)
     throw Error("cannot create directory " + dir.string() + ": " + ec.message() +
                 "\nHINT: check the volume is mounted and writable by the user berth runs as");
-  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, ec);
+  auto perms = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec;
+  // As root, PostgreSQL runs as another OS user that must pass through to its data directory.
+  if (::geteuid() == 0) perms |= fs::perms::others_exec;
+  fs::permissions(dir, perms, ec);
 }
 
-// An exclusive lock on the primary volume for as long as the process lives: two services on
-// one volume would corrupt each other's state.
-class VolumeLock {
-public:
-  explicit VolumeLock(fs::path const& file) {
-    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd_ < 0) throw Error("cannot open lock file " + file.string() + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      char holder[32] = {};
-      auto got = ::pread(fd_, holder, sizeof holder - 1, 0);
-      ::close(fd_);
-      throw Error("another berth serve is already running on this volume (lock " + file.string() +
-                  (got > 0 ? ", pid " + std::string(holder, static_cast<std::size_t>(got)) : std::string()) +
-                  ")\nHINT: stop it first (systemctl stop berth), or give this one another --data");
-    }
-    auto pid = std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0)
-      logger("berth")->warn("cannot record pid in lock file {}", file.string());
-  }
-  ~VolumeLock() { ::close(fd_); }
-  VolumeLock(VolumeLock const&) = delete;
-  VolumeLock& operator=(VolumeLock const&) = delete;
-
-private:
-  int fd_ = -1;
-};
+// PostgreSQL comes up before the front door, so READY means every part serves.
+std::unique_ptr<postgres::Cluster> start_postgres(Config const& config) {
+  auto cluster = std::make_unique<postgres::Cluster>(config.postgres);
+  cluster->start();
+  cluster->wait_ready();
+  auto const closed = prepare_applications(config, *cluster);
+  if (!closed.empty())
+    notify_systemd("STATUS=migrations failed for " + std::to_string(closed.size()) + " database(s); see the log");
+  return cluster;
+}
 
 bool is_loopback(std::string const& host) {
   return host == "localhost" || host == "::1" || host.starts_with("127.");
@@ -114,8 +103,16 @@ int serve(Config const& config) {
   proxy::Server server(config.server, std::move(router));
   server.stop_on_signals();
   server.on_stopping([] { notify_systemd("STOPPING=1"); });
+
+  // After the bind, so a taken port fails fast; clients queue in the backlog meanwhile.
+  std::unique_ptr<postgres::Cluster> cluster;  // stopped (fast shutdown) after the front door
+  if (config.postgres_enabled)
+    cluster = start_postgres(config);
+  else
+    log->info("postgres disabled (postgres.enabled: false)");
   notify_systemd("READY=1\nSTATUS=serving on " + server.local_address());
   server.run();
+  cluster.reset();
   log->info("berth stopped");
   return 0;
 }

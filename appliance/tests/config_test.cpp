@@ -142,6 +142,13 @@ constexpr std::string_view leaf_keys[] = {
     "delete_enabled",
     "max_manifest_bytes",
     "upload_expiry",
+    "enabled",
+    "os_user",
+    "port",
+    "wal_archive",
+    "archive_timeout",
+    "settings",
+    "databases",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -160,7 +167,9 @@ TEST(Config, DefaultsAreTheDevelopmentSettings) {
   EXPECT_EQ(config.server.shutdown_grace, 25s);
   EXPECT_EQ(config.registry.root, "var/registry");
   EXPECT_EQ(config.postgres.data_dir, "var/postgres");
-  EXPECT_EQ(config.postgres.socket_dir, "var/run");
+  EXPECT_EQ(config.postgres.socket_dir, "var/run/postgres");
+  EXPECT_EQ(config.postgres.secrets_dir, "var/secrets");
+  EXPECT_EQ(config.postgres.wal_archive_dir, "var/backup/wal");
   EXPECT_EQ(config.snapshots.volume, "var/backup");
 }
 
@@ -171,7 +180,7 @@ TEST(Config, DerivePathsFollowsTheVolumes) {
   derive_paths(config);
   EXPECT_EQ(config.registry.root, "/data/berth/registry");
   EXPECT_EQ(config.postgres.data_dir, "/data/berth/postgres");
-  EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run");
+  EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run/postgres");
   EXPECT_EQ(config.snapshots.volume, "/mnt/second-disk");
 }
 
@@ -207,7 +216,7 @@ server:
   EXPECT_EQ(config.server.shutdown_grace, 0s);
   EXPECT_EQ(config.registry.root, "/data/berth/registry");
   EXPECT_EQ(config.postgres.data_dir, "/data/berth/postgres");
-  EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run");
+  EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run/postgres");
   EXPECT_EQ(config.snapshots.volume, "/mnt/backup");
 }
 
@@ -312,8 +321,8 @@ TEST(Config, RejectsMalformedListenAddresses) {
 
 TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
   EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
-            "FILE:3:1: unknown key \"servr\" (known keys under the top level: log, registry, server, "
-            "volumes)\nHINT: did you mean server?");
+            "FILE:3:1: unknown key \"servr\" (known keys under the top level: databases, log, postgres, "
+            "registry, server, volumes)\nHINT: did you mean server?");
 }
 
 TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
@@ -325,20 +334,20 @@ TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
 
 TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
   EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"listen\" (known keys under the top level: log, registry, server, "
-            "volumes)\nHINT: did you mean server.listen?");
+            "FILE:1:1: unknown key \"listen\" (known keys under the top level: databases, log, postgres, "
+            "registry, server, volumes)\nHINT: did you mean server.listen?");
 }
 
 TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
   EXPECT_EQ(error_for("access:\n  api: [alice]\n"),
-            "FILE:1:1: unknown key \"access\" (known keys under the top level: log, registry, server, "
-            "volumes)");
+            "FILE:1:1: unknown key \"access\" (known keys under the top level: databases, log, postgres, "
+            "registry, server, volumes)");
 }
 
 TEST(Config, RejectsDottedKeysWrittenFlat) {
   EXPECT_EQ(error_for("server.listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: log, registry, server, "
-            "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
+            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: databases, log, postgres, "
+            "registry, server, volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
             "indented \"listen:\" below it");
 }
 
@@ -487,11 +496,11 @@ TEST(Config, RejectsAValueWhereASectionIsExpected) {
 
 TEST(Config, RejectsATopLevelThatIsNotAMap) {
   EXPECT_EQ(error_for("- server\n- log\n"),
-            "FILE:1:1: expected a map at the top level (known keys under the top level: log, "
-            "registry, server, volumes), got a list");
+            "FILE:1:1: expected a map at the top level (known keys under the top level: databases, log, "
+            "postgres, registry, server, volumes), got a list");
   EXPECT_EQ(error_for("just text\n"),
-            "FILE:1:1: expected a map at the top level (known keys under the top level: log, "
-            "registry, server, volumes), got \"just text\"");
+            "FILE:1:1: expected a map at the top level (known keys under the top level: databases, log, "
+            "postgres, registry, server, volumes), got \"just text\"");
 }
 
 TEST(Config, RejectsDuplicateKeysNamingBothLines) {
@@ -644,12 +653,84 @@ TEST(Config, SetOptionNamesTheOriginInErrors) {
 TEST(Config, DescribesTheEffectiveSettings) {
   EXPECT_EQ(describe(default_config()),
             "config=built-in defaults\nserver.listen=127.0.0.1:5000\nvolumes.primary=var\n"
-            "volumes.backup=var/backup\nlog.level=info\nserver.threads=auto\nregistry.namespaces=api,site,model\n");
+            "volumes.backup=var/"
+            "backup\nlog.level=info\nserver.threads=auto\nregistry.namespaces=api,site,model\npostgres.enabled="
+            "true\ndatabases=none\n");
   TempDir dir;
   auto const file = dir.write("berth.yaml", "server:\n  listen: \"[::1]:0\"\n  threads: 4\nlog:\n  level: warn\n");
   EXPECT_EQ(describe(load_config(file)), "config=" + file.string() +
                                              "\nserver.listen=[::1]:0\nvolumes.primary=var\nvolumes.backup=var/backup\n"
-                                             "log.level=warn\nserver.threads=4\nregistry.namespaces=api,site,model\n");
+                                             "log.level=warn\nserver.threads=4\nregistry.namespaces=api,site,"
+                                             "model\npostgres.enabled=true\ndatabases=none\n");
+}
+
+TEST(Config, LoadsPostgresKeysAndDatabases) {
+  TempDir dir;
+  auto const file = dir.write("berth.yaml", R"(
+postgres:
+  enabled: false
+  os_user: pg-runner
+  port: 5433
+  listen: [127.0.0.1, "::1"]
+  archive_timeout: 5m
+  wal_archive: false
+  settings:
+    work_mem: 16MB
+    pg_stat_statements.max: 1000
+databases:
+  - name: shop
+    owner: shop_owner
+    extensions: [pgcrypto, uuid-ossp]
+    connection_limit: 20
+    migrations: db/shop
+    migrate_on_start: true
+  - name: billing
+)");
+  auto const config = load_config(file);
+  EXPECT_FALSE(config.postgres_enabled);
+  EXPECT_EQ(config.postgres.os_user, "pg-runner");
+  EXPECT_EQ(config.postgres.port, 5433);
+  EXPECT_EQ(config.postgres.listen_addresses, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_EQ(config.postgres.archive_timeout, 300s);
+  EXPECT_EQ(config.postgres.wal_archive_dir, "");
+  EXPECT_EQ(config.postgres.settings,
+            (std::map<std::string, std::string>{{"pg_stat_statements.max", "1000"}, {"work_mem", "16MB"}}));
+  ASSERT_EQ(config.databases.size(), 2u);
+  EXPECT_EQ(config.databases[0].database.name, "shop");
+  EXPECT_EQ(config.databases[0].database.owner_role(), "shop_owner");
+  EXPECT_EQ(config.databases[0].database.extensions, (std::vector<std::string>{"pgcrypto", "uuid-ossp"}));
+  EXPECT_EQ(config.databases[0].database.connection_limit, 20);
+  EXPECT_EQ(config.databases[0].migrations, dir.path() / "db/shop");
+  EXPECT_TRUE(config.databases[0].migrate_on_start);
+  EXPECT_EQ(config.databases[1].database.owner_role(), "billing");
+  EXPECT_EQ(config.databases[1].database.connection_limit, -1);
+  EXPECT_FALSE(config.databases[1].migrate_on_start);
+  EXPECT_EQ(find_application(config, "billing"), &config.databases[1]);
+  EXPECT_EQ(find_application(config, "nope"), nullptr);
+}
+
+TEST(Config, RejectsBadDatabaseDeclarationsWithTheirPlace) {
+  EXPECT_EQ(error_for("databases:\n  - name: shop\n    colour: blue\n"),
+            "FILE:3:5: unknown key \"databases[0].colour\" (known keys of a database: name, owner, extensions, "
+            "connection_limit, migrations, migrate_on_start)");
+  EXPECT_EQ(error_for("databases:\n  - owner: x\n"), "FILE:2:5: databases[0]: expected a name: for the database");
+  EXPECT_EQ(error_for("databases:\n  - name: shop\n  - name: shop\n"),
+            "FILE:3:5: databases[1]: database shop is declared twice");
+  EXPECT_EQ(error_for("databases:\n  - name: shop\n    migrate_on_start: true\n"),
+            "FILE:2:5: databases[0]: migrate_on_start needs migrations: (the folder of V1__init.sql...)");
+  EXPECT_EQ(error_for("databases:\n  - name: shop\n    connection_limit: -5\n"),
+            "FILE:3:23: databases[0].connection_limit: expected an integer from -1 (no limit) to 100000, got -5");
+  EXPECT_EQ(error_for("databases:\n  - name: Robert'); DROP TABLE students;--\n"),
+            "FILE:2:5: databases[0]: database \"Robert'); DROP TABLE students;--\" may only hold lowercase letters "
+            "a-z, digits and _\nHINT: names are lowercase letters, digits and _, like shop or billing_v2");
+  EXPECT_EQ(error_for("databases: shop\n"),
+            "FILE:1:12: databases: expected a list of databases like \"- name: shop\", got \"shop\"");
+  EXPECT_EQ(error_for("postgres:\n  settings:\n    work_mem: [1, 2]\n"),
+            "FILE:3:15: postgres.settings.work_mem: expected a single value, got a list");
+  EXPECT_EQ(error_for("postgres:\n  listen: [\"10.0.0.256\"]\n"),
+            "FILE:2:12: postgres.listen: expected an IP address, a host name or \"*\", got \"10.0.0.256\"");
+  EXPECT_EQ(error_for("postgres:\n  os_user: \"a b\"\n"),
+            "FILE:2:12: postgres.os_user: expected a name (letters, digits, _ and -) or \"\", got \"a b\"");
 }
 
 TEST(Config, PackagedExampleLoadsWithProductionValues) {

@@ -37,7 +37,9 @@
 #include "berth/core/log.hpp"
 #include "berth/core/random.hpp"
 #include "command.hpp"
+#include "files.hpp"
 #include "os_user.hpp"
+#include "server_settings.hpp"
 
 namespace berth::postgres {
 
@@ -46,48 +48,15 @@ namespace bp = boost::process;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using detail::fsync_path;
+using detail::read_trimmed;
+using detail::write_private_file;
 
 namespace {
 
 constexpr char superuser[] = "berth";
 constexpr char password_file[] = "postgres-superuser";
 constexpr std::size_t kept_lines = 20;  // printed when the server dies unexpectedly
-
-std::string read_trimmed(fs::path const& file) {
-  std::ifstream in(file);
-  if (!in) throw Error("cannot read " + file.string() + ": " + std::strerror(errno));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto value = text.str();
-  value.erase(value.find_last_not_of(" \t\r\n") + 1);
-  return value;
-}
-
-void fsync_path(fs::path const& path) {
-  int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// Writes `text` to `file` with `mode`, durably and atomically (temp file, fsync, rename).
-void write_private_file(fs::path const& file, std::string const& text, detail::OsUser const* owner = nullptr) {
-  auto const temp = fs::path(file.string() + ".tmp");
-  int const fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error("cannot write " + temp.string() + ": " + std::strerror(errno));
-  bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  int const saved = errno;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(temp.c_str());
-    throw Error("cannot write " + temp.string() + ": " + std::strerror(saved));
-  }
-  if (owner) detail::give_to(*owner, temp);
-  if (::rename(temp.c_str(), file.c_str()) != 0)
-    throw Error("cannot rename " + temp.string() + " to " + file.string() + ": " + std::strerror(errno));
-  fsync_path(file.parent_path());
-}
 
 // libpq keyword values: single-quoted, with \ and ' escaped.
 std::string quote_value(std::string const& value) {
@@ -179,8 +148,10 @@ struct Cluster::Impl {
 
   void spawn() {
     auto next = std::make_shared<Server>(ioc);
-    std::vector<std::string> args{"-D", config.data_dir.string(), "-k", config.socket_dir.string(),
-                                  "-c", "listen_addresses=",      "-p", std::to_string(config.port)};
+    std::vector<std::string> args{"-D", config.data_dir.string(),   "-k", config.socket_dir.string(),
+                                  "-p", std::to_string(config.port)};
+    auto const settings = detail::server_arguments(config, detail::physical_memory());
+    args.insert(args.end(), settings.begin(), settings.end());
     try {
       next->child =
           bp::child(installation.binary("postgres").string(), bp::args(args), bp::std_out > next->out,
@@ -288,7 +259,45 @@ struct Cluster::Impl {
 
   Initialized initialize();
   void create(fs::path const& pg_version);
+  void stop_orphan();
 };
+
+namespace {
+
+// Alive and not a zombie waiting for its reaper.
+bool running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto const close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+}  // namespace
+
+// A server left behind by a berth that died before it could stop it (the parent-death signal
+// covers kill -9, not every crash) still holds the data directory. berth holds the volume lock,
+// so such a server is ours: it gets a fast shutdown before the new one starts.
+void Cluster::Impl::stop_orphan() {
+  std::ifstream pid_file(config.data_dir / "postmaster.pid");
+  long pid = 0;
+  if (!(pid_file >> pid) || pid <= 0 || !running(static_cast<pid_t>(pid))) return;
+  std::error_code ec;
+  auto const exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  if (ec || exe.filename() != "postgres") return;  // a recycled pid: postgres itself sorts out the stale file
+  log->warn("stopping a PostgreSQL server left running on {} pid={}", config.data_dir.string(), pid);
+  for (int signal_number : {SIGINT, SIGQUIT, SIGKILL}) {
+    ::kill(static_cast<pid_t>(pid), signal_number);
+    auto const deadline = Clock::now() + (signal_number == SIGINT ? config.stop_timeout : 10s);
+    for (auto pause = 5ms; running(static_cast<pid_t>(pid)) && Clock::now() < deadline;
+         pause = std::min(pause * 2, 200ms))
+      std::this_thread::sleep_for(pause);  // polling an unrelated process's exit; no way to wait on it
+    if (!running(static_cast<pid_t>(pid))) return;
+  }
+  throw Error("cannot stop the PostgreSQL server pid=" + std::to_string(pid) + " running on " +
+              config.data_dir.string() + "\nHINT: stop it by hand (kill " + std::to_string(pid) +
+              "), then start berth");
+}
 
 Cluster::Cluster(Config config) : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
@@ -296,10 +305,15 @@ Cluster::Cluster(Config config) : impl_(std::make_unique<Impl>()) {
   config.data_dir = fs::absolute(config.data_dir).lexically_normal();
   config.socket_dir = fs::absolute(config.socket_dir).lexically_normal();
   config.secrets_dir = fs::absolute(config.secrets_dir).lexically_normal();
+  if (!config.wal_archive_dir.empty()) {
+    config.wal_archive_dir = fs::absolute(config.wal_archive_dir).lexically_normal();
+    if (config.archiver_program.empty()) config.archiver_program = fs::read_symlink("/proc/self/exe");
+  }
   if (config.data_dir.filename().empty()) config.data_dir = config.data_dir.parent_path();
   d.config = std::move(config);
   d.installation = find_installation(d.config.bin_dir);
   d.user = detail::resolve_os_user(d.config.os_user);
+  detail::check_settings(d.installation, d.config.settings);
   d.io_thread = std::thread([&d] { d.ioc.run(); });
 }
 
@@ -406,8 +420,16 @@ void Cluster::start() {
     if (d.started) return;
   }
   d.initialize();
+  d.stop_orphan();
   fs::create_directories(d.config.socket_dir);
   detail::give_to(d.user, d.config.socket_dir);
+  if (!d.config.wal_archive_dir.empty()) {
+    // The archiver runs as the server's OS user: it must reach berth and write the archive.
+    detail::check_traversable(d.user, d.config.archiver_program);
+    detail::check_traversable(d.user, d.config.wal_archive_dir);
+    fs::create_directories(d.config.wal_archive_dir);
+    detail::give_to(d.user, d.config.wal_archive_dir);
+  }
   d.run_on_io([&d] {
     d.backoff = 0ms;
     d.spawn();

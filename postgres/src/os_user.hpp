@@ -4,10 +4,12 @@
 #pragma once
 
 #include <grp.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -37,19 +39,26 @@ void give_to(OsUser const& user, std::filesystem::path const& path);
 /// search, with the fix. Only checks mode bits (no ACLs); no-op when not switching users.
 void check_traversable(OsUser const& user, std::filesystem::path const& path);
 
-/// Boost.Process initializer: in the child, setgroups/setgid/setuid to `user` before exec; a
-/// failure makes the parent's spawn throw. Does nothing when the user is not switched.
+/// Boost.Process initializer: in the child, setgroups/setgid/setuid to `user` before exec (a
+/// failure makes the parent's spawn throw), then ask for SIGINT (PostgreSQL's fast shutdown) when
+/// berth dies, so a kill -9 of berth leaves no server behind holding the data directory.
 struct RunAs : boost::process::extend::handler {
   OsUser const* user;
+  pid_t parent = ::getpid();
   explicit RunAs(OsUser const* u) : user(u) {}
 
   template <class Executor>
   void on_exec_setup(Executor& exec) const {
-    if (!user || !user->switch_user) return;
     // Only async-signal-safe calls here: the parent may have other threads.
-    if (::setgroups(user->groups.size(), user->groups.data()) != 0) fail(exec, "setgroups");
-    if (::setgid(user->gid) != 0) fail(exec, "setgid");
-    if (::setuid(user->uid) != 0) fail(exec, "setuid");
+    if (user && user->switch_user) {
+      if (::setgroups(user->groups.size(), user->groups.data()) != 0) fail(exec, "setgroups");
+      if (::setgid(user->gid) != 0) fail(exec, "setgid");
+      if (::setuid(user->uid) != 0) fail(exec, "setuid");
+    }
+    // After setuid, which clears the parent-death signal. The check closes the race with a
+    // parent that died before prctl.
+    if (::prctl(PR_SET_PDEATHSIG, SIGINT) != 0) fail(exec, "prctl");
+    if (::getppid() != parent) ::_exit(EXIT_FAILURE);
   }
 
 private:

@@ -195,8 +195,9 @@ TEST(Serve, RefusesASecondInstanceOnTheSameVolume) {
 TEST(Serve, ReportsAPortInUse) {
   BerthInstance first;
   TempDir scratch;
-  auto result = run({BERTH_BINARY, "--config", scratch.write("berth.yaml", "").string(), "serve", "--listen",
-                     "127.0.0.1:" + std::to_string(first.port()), "--data", (scratch.path() / "var").string()});
+  auto result =
+      run({BERTH_BINARY, "--config", scratch.write("berth.yaml", "postgres:\n  enabled: false\n").string(), "serve",
+           "--listen", "127.0.0.1:" + std::to_string(first.port()), "--data", (scratch.path() / "var").string()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.output.find("cannot listen on 127.0.0.1:" + std::to_string(first.port())), std::string::npos)
       << result.output;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "berth/backup/config.hpp"
 #include "berth/core/error.hpp"
@@ -22,6 +23,13 @@ public:
   using Error::Error;
 };
 
+/// An application's database under `databases:`, with its Flyway migrations.
+struct Application {
+  postgres::Database database;
+  std::filesystem::path migrations;  ///< folder of V1__init.sql...; empty: none
+  bool migrate_on_start = false;     ///< `berth serve` applies pending migrations before serving
+};
+
 /// The whole configuration, with defaults that are the development defaults (data under
 /// ./var, plain HTTP on 127.0.0.1:5000). The packaged /etc/berth/berth.yaml sets production
 /// values explicitly.
@@ -32,7 +40,10 @@ struct Config {
   std::filesystem::path backup = "var/backup";  ///< backup volume
   proxy::ServerConfig server;
   registry::Config registry;
+  bool postgres_enabled = true;  ///< berth runs its PostgreSQL cluster
+  bool wal_archive = true;       ///< the cluster archives WAL to <backup>/wal
   postgres::Config postgres;
+  std::vector<Application> databases;
   flyway::Config flyway;
   backup::Config snapshots;
 };
@@ -50,14 +61,17 @@ Config load_config(std::filesystem::path const& file);
 /// afterwards. Throws ConfigError naming `origin` (e.g. "--listen") instead of a file position.
 void set_option(Config& config, std::string const& key, std::string const& value, std::string const& origin);
 
-/// Recomputes the module paths (registry root, PostgreSQL data and socket directories, backup
-/// volume) from `primary` and `backup`, e.g. after a command-line override.
+/// Recomputes the module paths (registry root, PostgreSQL data, socket and secrets directories,
+/// WAL archive, backup volume) from `primary` and `backup`, e.g. after a command-line override.
 void derive_paths(Config& config);
 
 /// Which file to read: `explicit_path` (--config), else $BERTH_CONFIG, else ./berth.dev.yaml,
 /// else /etc/berth/berth.yaml; nullopt means "use the built-in defaults". An explicitly named
 /// file that does not exist is a ConfigError.
 std::optional<std::filesystem::path> find_config_file(std::optional<std::filesystem::path> const& explicit_path);
+
+/// The application declared as `name` under `databases:`, or nullptr.
+Application const* find_application(Config const& config, std::string const& name);
 
 /// A short human-readable summary of the effective settings, for `berth config check` and the
 /// start-up log. Contains no secrets.

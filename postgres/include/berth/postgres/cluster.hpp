@@ -1,6 +1,8 @@
 // The PostgreSQL cluster berth owns: created once with initdb, then run as a supervised child
 // process (restarted with capped backoff when it dies) that listens only on a Unix socket, and
-// stopped with a fast shutdown. Databases, roles, TCP listeners and WAL archiving are not here.
+// stopped with a fast shutdown. It listens on a Unix socket and the configured TCP addresses and,
+// with a WAL archive directory, archives every segment through `berth archive-wal`. Databases and
+// roles are in databases.hpp.
 //
 // When berth runs as root, everything the server touches is given to an unprivileged OS user and
 // the children (initdb, postgres) drop to it between fork and exec.
@@ -29,8 +31,8 @@ enum class Initialized { created, existing };
 
 class Cluster {
 public:
-  /// Finds the installation and the OS user; starts nothing and writes nothing. Throws
-  /// InstallationNotFound or Error (unknown OS user).
+  /// Finds the installation and the OS user and checks Config::settings; starts nothing and writes
+  /// nothing. Throws InstallationNotFound, or Error (unknown OS user, invalid settings).
   explicit Cluster(Config config);
   /// stop().
   ~Cluster();

@@ -1,0 +1,64 @@
+#include "applications.hpp"
+
+#include "berth/core/log.hpp"
+#include "berth/flyway/engine.hpp"
+#include "berth/postgres/databases.hpp"
+#include "volume_lock.hpp"
+
+namespace berth::appliance {
+
+void with_cluster(Config const& config, std::function<void(postgres::Cluster&)> const& job) {
+  if (!config.postgres_enabled)
+    throw Error("PostgreSQL is disabled in " +
+                (config.source.empty() ? std::string("the built-in defaults") : config.source.string()) +
+                "\nHINT: set postgres.enabled: true");
+  postgres::Cluster cluster(config.postgres);
+  auto const lock = VolumeLock::try_acquire(config.primary / "run" / "berth.lock");
+  if (!lock) {
+    job(cluster);  // the service runs the server; its socket is the way in
+    return;
+  }
+  cluster.start();
+  cluster.wait_ready();
+  job(cluster);
+  cluster.stop();
+}
+
+postgres::Database application_database(Config const& config, std::string const& name) {
+  if (auto const* app = find_application(config, name)) return app->database;
+  postgres::check_identifier("database", name);
+  return postgres::Database{.name = name};
+}
+
+std::vector<std::string> prepare_applications(Config const& config, postgres::Cluster& cluster) {
+  auto log = logger("postgres");
+  std::vector<postgres::Database> databases;
+  for (auto const& app : config.databases) databases.push_back(app.database);
+  postgres::converge(cluster.connection_string(), databases, config.postgres.secrets_dir);
+
+  std::vector<std::string> closed;
+  for (auto const& app : config.databases) {
+    if (!app.migrate_on_start) continue;
+    auto const& name = app.database.name;
+    try {
+      // A database closed by an earlier failed start gets another chance with today's files.
+      postgres::allow_connections(cluster.connection_string(), name, true);
+      flyway::Engine engine(postgres::connection_url(config.postgres, name, app.database.owner_role()), config.flyway,
+                            app.migrations);
+      auto const result = engine.migrate();
+      log->info("database {} migrated applied={} location={}", name, result.executed.size(), app.migrations.string());
+    } catch (std::exception const& error) {
+      log->error("database {} is closed: its migrations in {} failed: {}", name, app.migrations.string(), error.what());
+      log->error("HINT: fix the migration, then run `berth db migrate {}` (it reopens the database on success)", name);
+      try {
+        postgres::allow_connections(cluster.connection_string(), name, false);
+      } catch (std::exception const& close_error) {
+        log->error("{}", close_error.what());
+      }
+      closed.push_back(name);
+    }
+  }
+  return closed;
+}
+
+}  // namespace berth::appliance

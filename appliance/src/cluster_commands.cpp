@@ -1,0 +1,131 @@
+#include "cluster_commands.hpp"
+
+#include <sys/statvfs.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "applications.hpp"
+#include "berth/core/version.hpp"
+#include "berth/postgres/databases.hpp"
+#include "berth/postgres/status.hpp"
+#include "berth/postgres/wal_archive.hpp"
+#include "human.hpp"
+#include "volume_lock.hpp"
+
+namespace berth::appliance {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string free_space(fs::path const& path) {
+  struct statvfs vfs {};
+  if (::statvfs(path.c_str(), &vfs) != 0) return "unavailable";
+  auto const free = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  auto const total = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  return human_size(free) + " free of " + human_size(total);
+}
+
+}  // namespace
+
+int db_create(Config const& config, CreateOptions const& options, std::ostream& out) {
+  auto database = application_database(config, options.name);
+  if (!options.owner.empty()) database.owner = options.owner;
+  for (auto const& extension : options.extensions)
+    if (std::find(database.extensions.begin(), database.extensions.end(), extension) == database.extensions.end())
+      database.extensions.push_back(extension);
+  with_cluster(config, [&](postgres::Cluster& cluster) {
+    auto const changes = postgres::converge(cluster.connection_string(), {database}, config.postgres.secrets_dir);
+    for (auto const& change : changes) out << change << "\n";
+    if (changes.empty()) out << "database " << database.name << " already exists; nothing changed\n";
+  });
+  if (find_application(config, options.name) == nullptr)
+    out << "HINT: declare it under databases: in the config so that berth serve keeps it converged\n";
+  out << "connection URL: berth db url " << database.name << "\n";
+  return 0;
+}
+
+int db_list(Config const& config, std::ostream& out) {
+  with_cluster(config, [&](postgres::Cluster& cluster) {
+    auto const databases = postgres::list_databases(cluster.connection_string());
+    char line[512];
+    std::snprintf(line, sizeof line, "%-24s %-20s %10s %11s %6s %-8s %s\n", "NAME", "OWNER", "SIZE", "CONNECTIONS",
+                  "LIMIT", "DECLARED", "STATE");
+    out << line;
+    for (auto const& database : databases) {
+      auto const* app = find_application(config, database.name);
+      std::snprintf(line, sizeof line, "%-24s %-20s %10s %11d %6s %-8s %s\n", database.name.c_str(),
+                    database.owner.c_str(), human_size(static_cast<std::uint64_t>(database.size_bytes)).c_str(),
+                    database.connections,
+                    database.connection_limit < 0 ? "-" : std::to_string(database.connection_limit).c_str(),
+                    app ? "yes" : "no", database.allows_connections ? "open" : "closed (migrations failed)");
+      out << line;
+    }
+    for (auto const& app : config.databases)
+      if (std::none_of(databases.begin(), databases.end(),
+                       [&](auto const& database) { return database.name == app.database.name; }))
+        out << app.database.name << ": declared but not created yet (berth serve or berth db create creates it)\n";
+  });
+  return 0;
+}
+
+int db_url(Config const& config, std::string const& name, std::ostream& out) {
+  auto const database = application_database(config, name);
+  out << postgres::connection_url(config.postgres, database.name, database.owner_role()) << "\n";
+  return 0;
+}
+
+int status(Config const& config, std::ostream& out) {
+  out << "berth " << berth::version << "\n";
+  out << "primary volume: " << config.primary.string() << " (" << free_space(config.primary) << ")\n";
+  out << "backup volume:  " << config.backup.string() << " (" << free_space(config.backup) << ")\n";
+  auto const pid = VolumeLock::holder(config.primary / "run" / "berth.lock");
+  if (!pid) {
+    out << "service: not running\n";
+    return 3;
+  }
+  out << "service: running, pid " << *pid << ", listening on " << config.server.host << ":" << config.server.port
+      << "\n";
+  if (!config.postgres_enabled) {
+    out << "postgres: disabled\n";
+    return 0;
+  }
+  try {
+    postgres::Cluster cluster(config.postgres);
+    auto const superuser = cluster.connection_string();
+    auto const server = postgres::server_status(superuser);
+    out << "postgres: running, PostgreSQL " << server.version << ", up " << human_age(server.uptime_seconds) << "\n";
+    if (config.postgres.wal_archive_dir.empty()) {
+      out << "wal archive: off\n";
+    } else if (server.last_archived_wal) {
+      out << "wal archive: " << config.postgres.wal_archive_dir.string() << ", last segment "
+          << *server.last_archived_wal << ", " << human_age(server.last_archived_age_seconds) << " ago\n";
+    } else {
+      out << "wal archive: " << config.postgres.wal_archive_dir.string() << ", nothing archived yet\n";
+    }
+    if (server.archive_failures > 0)
+      out << "wal archive: " << server.archive_failures << " failed attempts, last on "
+          << server.last_failed_wal.value_or("?") << " (see the log)\n";
+    for (auto const& database : postgres::list_databases(superuser))
+      out << "database " << database.name << ": " << human_size(static_cast<std::uint64_t>(database.size_bytes)) << ", "
+          << database.connections << " connections"
+          << (database.allows_connections ? "" : ", CLOSED (migrations failed)") << "\n";
+  } catch (std::exception const& error) {
+    out << "postgres: not answering: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int archive_wal(std::string const& archive_dir, std::string const& path, std::string const& name) {
+  try {
+    postgres::archive_wal_file(path, name, archive_dir);
+    return 0;
+  } catch (std::exception const& error) {
+    std::cerr << "berth archive-wal: " << error.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace berth::appliance

@@ -1,0 +1,94 @@
+// Server parameters: the operator's postgres.settings reach the running server, names the
+// server does not know or that berth manages are refused before anything is written, and the
+// archive command survives paths that need shell quoting.
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "berth/postgres/cluster.hpp"
+#include "berth/testing/temp_dir.hpp"
+#include "server_settings.hpp"
+
+namespace berth::postgres {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string error_of(auto&& action) {
+  try {
+    action();
+  } catch (std::exception const& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string setting(std::vector<std::string> const& arguments, std::string const& name) {
+  for (auto const& argument : arguments)
+    if (argument.starts_with(name + "=")) return argument.substr(name.size() + 1);
+  return "(absent)";
+}
+
+TEST(Settings, ReachTheServerAndOverrideBerthsDefaults) {
+  testing::TempDir temp;
+  fs::permissions(temp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  Config config;
+  config.data_dir = temp.path() / "postgres";
+  config.socket_dir = temp.path() / "run";
+  config.secrets_dir = temp.path() / "secrets";
+  config.settings = {{"work_mem", "16MB"}, {"max_connections", "40"}, {"pg_stat_statements.max", "1000"}};
+  Cluster cluster(config);
+  cluster.start();
+  cluster.wait_ready();
+
+  pqxx::connection connection(cluster.connection_string());
+  pqxx::nontransaction query(connection);
+  EXPECT_EQ(query.exec("SHOW work_mem")[0][0].as<std::string>(), "16MB");
+  EXPECT_EQ(query.exec("SHOW max_connections")[0][0].as<std::string>(), "40");
+  EXPECT_EQ(query.exec("SHOW listen_addresses")[0][0].as<std::string>(), "");
+  EXPECT_EQ(query.exec("SELECT source FROM pg_settings WHERE name = 'shared_buffers'")[0][0].as<std::string>(),
+            "command line");
+}
+
+TEST(Settings, UnknownAndManagedNamesAreRefusedBeforeAnythingIsWritten) {
+  testing::TempDir temp;
+  Config config;
+  config.data_dir = temp.path() / "postgres";
+  config.socket_dir = temp.path() / "run";
+  config.secrets_dir = temp.path() / "secrets";
+  config.settings = {{"shared_bufers", "1GB"}, {"port", "6000"}, {"work_mem", "1MB\nfsync=off"}};
+
+  auto const error = error_of([&] { Cluster cluster(config); });
+
+  auto const major = find_installation().major;
+  EXPECT_EQ(error,
+            "invalid postgres.settings:\n"
+            "  port is managed by berth; set it through postgres.port\n"
+            "  shared_bufers is not a parameter of PostgreSQL " +
+                major +
+                "\n"
+                "  work_mem: the value must be on one line\n"
+                "HINT: the names are postgresql.conf's (see `SELECT name FROM pg_settings` or "
+                "https://www.postgresql.org/docs/current/runtime-config.html)");
+  EXPECT_TRUE(fs::is_empty(temp.path()));
+}
+
+TEST(Settings, ArchiveCommandQuotesPathsForTheShellAndDoublesPercent) {
+  Config config;
+  config.wal_archive_dir = "/srv/back up/it's 100%/wal";
+  config.archiver_program = "/usr/bin/berth";
+  config.archive_timeout = std::chrono::seconds(30);
+
+  auto const arguments = detail::server_arguments(config, 8ull << 30);
+
+  EXPECT_EQ(setting(arguments, "archive_command"),
+            "'/usr/bin/berth' archive-wal --to '/srv/back up/it'\\''s 100%%/wal' %p %f");
+  EXPECT_EQ(setting(arguments, "archive_mode"), "on");
+  EXPECT_EQ(setting(arguments, "archive_timeout"), "30");
+  EXPECT_EQ(setting(arguments, "shared_buffers"), "1024MB");
+  EXPECT_EQ(setting(arguments, "effective_cache_size"), "4096MB");
+  EXPECT_EQ(setting(detail::server_arguments(Config{}, 1ull << 30), "shared_buffers"), "128MB");
+  EXPECT_EQ(setting(detail::server_arguments(Config{}, 1ull << 30), "archive_mode"), "(absent)");
+}
+
+}  // namespace
+}  // namespace berth::postgres

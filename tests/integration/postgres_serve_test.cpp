@@ -1,0 +1,225 @@
+// berth serve with its PostgreSQL cluster, as a user runs it: the first start creates the cluster
+// and the declared databases, a restart reuses them, supervision survives kill -9 of the server,
+// a kill -9 of berth leaves no server behind, WAL reaches the archive, migrate_on_start closes
+// only the database whose migrations fail, and bad declarations fail before anything is created.
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "berth/testing/eventually.hpp"
+#include "berth/testing/process.hpp"
+#include "berth_instance.hpp"
+
+namespace berth::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+bool contains(std::string const& text, std::string const& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string trimmed(std::string text) {
+  text.erase(text.find_last_not_of(" \n") + 1);
+  return text;
+}
+
+// psql with a URL or conninfo: the stock client, as an application would connect.
+RunResult psql(std::string const& conninfo, std::string const& sql) {
+  return run({"/usr/bin/psql", conninfo, "-XAtqc", sql});
+}
+
+std::string superuser(BerthInstance const& berth) {
+  std::ifstream secret(berth.data_dir() / "secrets" / "postgres-superuser");
+  std::string password;
+  secret >> password;
+  return "host=" + (berth.data_dir() / "run" / "postgres").string() +
+         " user=berth dbname=postgres password=" + password;
+}
+
+std::optional<pid_t> postmaster_pid(BerthInstance const& berth) {
+  std::ifstream file(berth.data_dir() / "postgres" / "postmaster.pid");
+  long pid = 0;
+  if (!(file >> pid)) return std::nullopt;
+  return static_cast<pid_t>(pid);
+}
+
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  return std::getline(stat, line) && line[line.rfind(')') + 2] != 'Z';
+}
+
+std::string app_url(BerthInstance const& berth, std::string const& name) {
+  auto url = berth.command({"db", "url", name});
+  EXPECT_EQ(url.exit_code, 0) << url.output;
+  return trimmed(url.output);
+}
+
+constexpr char two_apps[] = R"(postgres:
+  enabled: true
+databases:
+  - name: shop
+    extensions: [pgcrypto]
+  - name: billing
+    owner: billing_app
+    connection_limit: 10
+)";
+
+TEST(PostgresServe, FirstStartCreatesClusterAndAppsAndARestartReusesThem) {
+  BerthInstance berth(two_apps);
+  EXPECT_TRUE(contains(berth.process().output(), "cluster created")) << berth.process().output();
+  EXPECT_TRUE(contains(berth.process().output(), "created database billing owned by billing_app"));
+
+  auto const shop = app_url(berth, "shop");
+  EXPECT_EQ(trimmed(psql(shop, "SELECT current_user || ' ' || current_database()").output), "shop shop");
+  ASSERT_EQ(psql(shop,
+                 "CREATE TABLE orders (id serial PRIMARY KEY, token uuid DEFAULT gen_random_uuid()); "
+                 "INSERT INTO orders DEFAULT VALUES")
+                .exit_code,
+            0);
+  EXPECT_EQ(trimmed(psql(app_url(berth, "billing"), "SELECT current_user").output), "billing_app");
+
+  auto list = berth.command({"db", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_TRUE(std::regex_search(list.output, std::regex(R"(\nbilling +billing_app +[0-9.]+ [KM]iB +0 +10 +yes +open)")))
+      << list.output;
+  auto status = berth.command({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_TRUE(contains(status.output, "postgres: running, PostgreSQL ")) << status.output;
+  EXPECT_TRUE(contains(status.output, "database shop: ")) << status.output;
+
+  auto const first_pid = postmaster_pid(berth);
+  ASSERT_TRUE(first_pid);
+  berth.process().send_signal(SIGTERM);
+  EXPECT_EQ(berth.process().wait_exit(60s), 0);
+  EXPECT_FALSE(alive(*first_pid));
+  EXPECT_FALSE(fs::exists(berth.data_dir() / "postgres" / "postmaster.pid"));  // a clean shutdown
+  EXPECT_EQ(berth.command({"status"}).exit_code, 3);
+
+  berth.start();
+  EXPECT_FALSE(contains(berth.process().output(), "cluster created")) << berth.process().output();
+  EXPECT_FALSE(contains(berth.process().output(), "created role")) << berth.process().output();
+  EXPECT_EQ(trimmed(psql(shop, "SELECT count(*) FROM orders").output), "1");
+}
+
+TEST(PostgresServe, RestartsAKilledServerAndClientsReconnect) {
+  BerthInstance berth(two_apps);
+  auto const url = app_url(berth, "shop");
+  auto const first = postmaster_pid(berth);
+  ASSERT_TRUE(first);
+
+  ASSERT_EQ(::kill(*first, SIGKILL), 0);
+
+  EXPECT_TRUE(eventually(60s, [&] {
+    auto const now = postmaster_pid(berth);
+    return now && *now != *first && psql(url, "SELECT 1").exit_code == 0;
+  })) << berth.process().output();
+  EXPECT_TRUE(contains(berth.process().output(), "postgres exited unexpectedly"));
+  EXPECT_TRUE(contains(berth.process().output(), "signal=9"));
+}
+
+TEST(PostgresServe, KillNineOfBerthLeavesNoServerBehindAndTheNextStartServes) {
+  BerthInstance berth(two_apps);
+  auto const pid = postmaster_pid(berth);
+  ASSERT_TRUE(pid);
+
+  berth.kill_hard();
+
+  EXPECT_TRUE(eventually(60s, [&] { return !alive(*pid); })) << "postgres outlived berth";
+  berth.start();
+  EXPECT_EQ(trimmed(psql(app_url(berth, "shop"), "SELECT 1").output), "1");
+}
+
+TEST(PostgresServe, ArchivesWalSegmentsOnTheBackupVolume) {
+  BerthInstance berth("postgres:\n  enabled: true\n");
+  auto const admin = superuser(berth);
+  ASSERT_EQ(psql(admin, "CREATE TABLE filler AS SELECT generate_series(1, 10000) AS n").exit_code, 0);
+  auto const switched = psql(admin, "SELECT pg_walfile_name(pg_switch_wal())");
+  ASSERT_EQ(switched.exit_code, 0) << switched.output;
+  auto const segment = trimmed(switched.output);
+
+  EXPECT_TRUE(eventually(60s, [&] { return fs::exists(berth.backup_dir() / "wal" / segment); }))
+      << berth.process().output();
+  EXPECT_EQ(fs::file_size(berth.backup_dir() / "wal" / segment), 16u << 20);
+  EXPECT_TRUE(eventually(30s, [&] { return contains(berth.command({"status"}).output, "last segment " + segment); }))
+      << berth.command({"status"}).output;
+}
+
+TEST(PostgresServe, MigrateOnStartClosesOnlyTheDatabaseWhoseMigrationsFail) {
+  TempDir migrations;
+  migrations.write("good/V1__orders.sql", "CREATE TABLE orders (id int PRIMARY KEY);\n");
+  migrations.write("bad/V1__broken.sql", "CREATE TABLE fine (id int);\nCREATE TABLE broken (id nosuchtype);\n");
+  BerthInstance berth(
+      std::string("postgres:\n  enabled: true\ndatabases:\n") +
+      "  - name: good\n    migrations: " + (migrations.path() / "good").string() + "\n    migrate_on_start: true\n" +
+      "  - name: bad\n    migrations: " + (migrations.path() / "bad").string() + "\n    migrate_on_start: true\n");
+
+  EXPECT_EQ(trimmed(psql(app_url(berth, "good"), "SELECT count(*) FROM orders").output), "0");
+  auto const refused = psql(app_url(berth, "bad"), "SELECT 1");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_TRUE(contains(refused.output, "is not currently accepting connections")) << refused.output;
+  EXPECT_TRUE(contains(berth.process().output(), "database bad is closed: its migrations in"))
+      << berth.process().output();
+  EXPECT_TRUE(contains(berth.process().output(), "nosuchtype")) << berth.process().output();
+  EXPECT_TRUE(contains(berth.command({"db", "list"}).output, "closed (migrations failed)"));
+
+  // Fixed and restarted: the database opens again, migrated.
+  migrations.write("bad/V1__broken.sql", "CREATE TABLE fine (id int);\nCREATE TABLE broken (id int);\n");
+  berth.process().send_signal(SIGTERM);
+  ASSERT_EQ(berth.process().wait_exit(60s), 0);
+  berth.start();
+  EXPECT_EQ(trimmed(psql(app_url(berth, "bad"), "SELECT count(*) FROM broken").output), "0");
+}
+
+TEST(PostgresServe, AnUnknownExtensionStopsTheStartAndCreatesNoDatabase) {
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add);
+  auto const config =
+      dir.write("berth.yaml",
+                "postgres:\n  enabled: true\ndatabases:\n  - name: shop\n  - name: geo\n"
+                "    extensions: [postgis_nonexistent]\nvolumes:\n  primary: " +
+                    (dir.path() / "var").string() + "\n  backup: " + (dir.path() / "backup").string() + "\n");
+
+  auto const served = run({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "127.0.0.1:0"});
+
+  EXPECT_EQ(served.exit_code, 1);
+  EXPECT_TRUE(contains(served.output, "PostgreSQL has no extension postgis_nonexistent (for geo)")) << served.output;
+  auto const list = run({BERTH_BINARY, "--config", config.string(), "db", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_FALSE(contains(list.output, "\nshop ")) << list.output;
+  EXPECT_TRUE(contains(list.output, "shop: declared but not created yet")) << list.output;
+}
+
+TEST(PostgresServe, HostileDatabaseNamesAreRefusedWithTheirLine) {
+  TempDir dir;
+  auto const config = dir.write("berth.yaml", "databases:\n  - name: shop\n  - name: \"a;drop\"\n");
+  auto const checked = run({BERTH_BINARY, "config", "check", config.string()});
+  EXPECT_EQ(checked.exit_code, 1);
+  EXPECT_TRUE(contains(checked.output, config.string() + ":3:5: databases[1]: database \"a;drop\" may only hold "
+                                                         "lowercase letters a-z, digits and _"))
+      << checked.output;
+  auto const created = run(
+      {BERTH_BINARY, "--config", dir.write("good.yaml", "log:\n  level: warn\n").string(), "db", "create", "x;drop"});
+  EXPECT_EQ(created.exit_code, 1);
+  EXPECT_TRUE(contains(created.output, "invalid database \"x;drop\" may only hold")) << created.output;
+}
+
+TEST(PostgresServe, RefusesADataDirectoryOfAnotherMajorVersion) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "var" / "postgres");
+  std::ofstream(dir.path() / "var" / "postgres" / "PG_VERSION") << "9.6\n";
+  auto const config = dir.write("berth.yaml", "postgres:\n  enabled: true\n");
+  auto const served = run({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "127.0.0.1:0", "--data",
+                           (dir.path() / "var").string(), "--backup", (dir.path() / "backup").string()});
+  EXPECT_EQ(served.exit_code, 1);
+  EXPECT_TRUE(contains(served.output, "it was created by PostgreSQL 9.6")) << served.output;
+  EXPECT_TRUE(contains(served.output, "pg_upgrade")) << served.output;
+}
+
+}  // namespace
+}  // namespace berth::testing
