@@ -447,7 +447,7 @@ void Cluster::wait_ready(Clock::time_point deadline) {
   auto const began = Clock::now();
   auto const conninfo = connection_string() + " connect_timeout=2";
   std::string last_error;
-  for (auto pause = 5ms;; pause = std::min(pause * 2, 200ms)) {
+  for (auto pause = 2ms;; pause = std::min(pause * 2, 20ms)) {  // connecting to a starting server is cheap
     try {
       pqxx::connection connection(conninfo);
       impl_->log->info("postgres ready socket_dir={} ms={}", impl_->config.socket_dir.string(),

@@ -40,8 +40,9 @@ void give_to(OsUser const& user, std::filesystem::path const& path);
 void check_traversable(OsUser const& user, std::filesystem::path const& path);
 
 /// Boost.Process initializer: in the child, setgroups/setgid/setuid to `user` before exec (a
-/// failure makes the parent's spawn throw), then ask for SIGINT (PostgreSQL's fast shutdown) when
-/// berth dies, so a kill -9 of berth leaves no server behind holding the data directory.
+/// failure makes the parent's spawn throw), in a process group of its own, with SIGINT
+/// (PostgreSQL's fast shutdown) as parent-death signal, so a kill -9 of berth leaves no server
+/// behind holding the data directory.
 struct RunAs : boost::process::extend::handler {
   OsUser const* user;
   pid_t parent = ::getpid();
@@ -50,6 +51,9 @@ struct RunAs : boost::process::extend::handler {
   template <class Executor>
   void on_exec_setup(Executor& exec) const {
     // Only async-signal-safe calls here: the parent may have other threads.
+    // A process group of its own: a Ctrl-C on berth's terminal must not stop the server behind
+    // berth's back (berth stops it in order, after the front door).
+    if (::setpgid(0, 0) != 0) fail(exec, "setpgid");
     if (user && user->switch_user) {
       if (::setgroups(user->groups.size(), user->groups.data()) != 0) fail(exec, "setgroups");
       if (::setgid(user->gid) != 0) fail(exec, "setgid");
