@@ -93,7 +93,7 @@ Response json_response(int status, std::string body) {
   return response;
 }
 
-// --- paths ---
+// --- paths (parse_route: routes.hpp) ---
 
 Digest parse_digest_or_throw(std::string_view text) {
   auto digest = Digest::parse(text);
