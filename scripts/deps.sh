@@ -12,8 +12,9 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libarchive-dev libcrypt-dev libgtest-dev
 )
 if [ "${1:-}" = test ]; then
-  # The real registry clients the tests push and pull with, and the PostgreSQL server they run.
-  packages+=(skopeo podman postgresql openssl)
+  # The real registry clients the tests push and pull with, the PostgreSQL server they run, and
+  # Apache's htpasswd (its bcrypt files must stay interchangeable with berth's).
+  packages+=(skopeo podman postgresql openssl apache2-utils)
 fi
 
 missing=()
