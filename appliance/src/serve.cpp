@@ -86,11 +86,20 @@ std::shared_ptr<proxy::Authenticator const> make_authenticator(Config const& con
   if (users.users().empty()) return nullptr;
   std::map<std::string, std::string> hash_by_user;
   for (auto const& user : users.users()) hash_by_user[user] = *users.hash_of(user);
-  logger("berth")->info("authentication is on users={} grants={} htpasswd={}", hash_by_user.size(),
-                        config.auth.access.size(), htpasswd_file(config).string());
+  auto groups = proxy::GroupFile::read(groups_file(config)).groups();
+  auto log = logger("berth");
+  log->info("authentication is on users={} grants={} htpasswd={}", hash_by_user.size(), config.auth.access.size(),
+            htpasswd_file(config).string());
+  // A grant naming someone who does not exist is likely a typo that silently grants nothing.
+  for (auto const& grant : config.auth.access) {
+    for (auto const& user : grant.users)
+      if (!hash_by_user.contains(user)) log->warn("access: user {} is not in {}", user, htpasswd_file(config).string());
+    for (auto const& group : grant.groups)
+      if (!groups.contains(group)) log->warn("access: group {} is not in {}", group, groups_file(config).string());
+  }
   return std::make_shared<proxy::Authenticator const>(
       config.auth.tokens, std::make_shared<proxy::PasswordChecker const>(std::move(hash_by_user)),
-      proxy::AccessPolicy(config.auth.access, proxy::GroupFile::read(groups_file(config)).groups()),
+      proxy::AccessPolicy(config.auth.access, std::move(groups)),
       proxy::TokenKey::load_or_create(token_key_file(config)));
 }
 

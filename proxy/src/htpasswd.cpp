@@ -14,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 
 #include <openssl/crypto.h>
@@ -312,6 +313,19 @@ PasswordChecker::PasswordChecker(std::map<std::string, std::string> hash_by_user
       cache_(std::make_unique<Cache>()) {
   if (RAND_bytes(cache_->key.data(), static_cast<int>(cache_->key.size())) != 1)
     throw Error("cannot make a random key for the password cache");
+  // Unknown users are checked against a hash of the most common cost here, so that their
+  // refusal takes as long as a typical user's wrong password (htpasswd -B defaults to cost 5).
+  std::map<int, std::size_t> users_by_cost;
+  for (auto const& [user, hash] : hash_by_user_)
+    if (is_bcrypt(hash)) ++users_by_cost[std::stoi(hash.substr(4, 2))];
+  int cost = default_bcrypt_cost;
+  std::size_t most = 0;
+  for (auto const& [candidate, count] : users_by_cost)
+    if (count > most) std::tie(cost, most) = std::pair{candidate, count};
+  std::array<unsigned char, 16> secret{};
+  RAND_bytes(secret.data(), static_cast<int>(secret.size()));
+  unknown_user_hash_ =
+      hash_password(std::string_view(reinterpret_cast<char const*>(secret.data()), secret.size()), cost);
 }
 
 PasswordChecker::~PasswordChecker() {
@@ -339,7 +353,7 @@ bool PasswordChecker::check(std::string_view user, std::string_view password) co
     }
   }
   auto const entry = hash_by_user_.find(user);
-  bool const matches = verify_password(password, entry == hash_by_user_.end() ? unknown_user_hash : entry->second) &&
+  bool const matches = verify_password(password, entry == hash_by_user_.end() ? unknown_user_hash_ : entry->second) &&
                        entry != hash_by_user_.end();
   if (matches && cache_for_.count() > 0) {
     std::lock_guard lock(cache_->mutex);

@@ -108,6 +108,7 @@ private:
   std::map<std::string, std::string, std::less<>> hash_by_user_;
   std::chrono::seconds cache_for_;
   std::unique_ptr<Cache> cache_;
+  std::string unknown_user_hash_;  // a hash nobody knows the password of
 };
 
 }  // namespace berth::proxy
