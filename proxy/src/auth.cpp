@@ -67,10 +67,15 @@ std::vector<std::string> scopes_of(Request const& request) {
   return scopes;
 }
 
+// Authentication schemes compare case-insensitively (RFC 9110 §11.1).
+bool starts_with_scheme(std::string_view header, std::string_view scheme) {
+  return header.size() > scheme.size() && std::equal(scheme.begin(), scheme.end(), header.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
 std::optional<Credentials> basic_credentials(std::string_view header) {
-  if (header.size() < 6 || !std::equal(header.begin(), header.begin() + 6, "Basic ",
-                                       [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
-    return std::nullopt;
+  if (!starts_with_scheme(header, "Basic ")) return std::nullopt;
   auto encoded = std::string(header.substr(6));
   std::replace(encoded.begin(), encoded.end(), '+', '-');
   std::replace(encoded.begin(), encoded.end(), '/', '_');
@@ -83,9 +88,7 @@ std::optional<Credentials> basic_credentials(std::string_view header) {
 }
 
 std::optional<std::string_view> bearer_token(std::string_view header) {
-  if (header.size() < 7 || !std::equal(header.begin(), header.begin() + 7, "Bearer ",
-                                       [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
-    return std::nullopt;
+  if (!starts_with_scheme(header, "Bearer ")) return std::nullopt;
   return header.substr(7);
 }
 
