@@ -269,5 +269,22 @@ TEST(AuthStart, BadHtpasswdLineStopsTheStart) {
       << result.output;
 }
 
+// With users, listening beyond loopback is allowed (and only then: serve_test covers the refusal).
+TEST(AuthStart, UsersAllowListeningOnEveryInterface) {
+  TempDir dir;
+  auto const users = dir.path() / "htpasswd";
+  ASSERT_EQ(run({"/usr/bin/htpasswd", "-cbB", "-C", "5", users.string(), "alice", "pw"}).exit_code, 0);
+  auto const config = dir.write("berth.yaml", "auth:\n  htpasswd: " + users.string() + "\n");
+  Process berth({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "0.0.0.0:0", "--data",
+                 (dir.path() / "var").string(), "--backup", (dir.path() / "backup").string()},
+                dir.path() / "berth.log", dir.path());
+  auto const listening = berth.wait_for_output("listening address=", std::chrono::seconds(30));
+  ASSERT_TRUE(listening) << berth.output();
+  EXPECT_NE(listening->find("0.0.0.0:"), std::string::npos) << *listening;
+  EXPECT_EQ(berth.output().find("authentication is OFF"), std::string::npos);
+  berth.send_signal(SIGTERM);
+  EXPECT_EQ(berth.wait_exit(std::chrono::seconds(30)), 0);
+}
+
 }  // namespace
 }  // namespace berth::testing
