@@ -14,8 +14,9 @@ packages=(
   postgresql
 )
 if [ "${1:-}" = test ]; then
-  # The real registry clients the tests push and pull with, and openssl for TLS checks.
-  packages+=(skopeo podman openssl)
+  # The real registry clients the tests push and pull with, openssl for TLS checks, and Apache's
+  # htpasswd (its bcrypt files must stay interchangeable with berth's).
+  packages+=(skopeo podman openssl apache2-utils)
 fi
 
 missing=()

@@ -16,6 +16,7 @@
 #include "logging.hpp"
 #include "registry_commands.hpp"
 #include "serve.hpp"
+#include "user_commands.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -119,6 +120,22 @@ int run_cli(int argc, char** argv) {
   archive_command->add_option("--to", archive_dir, "archive directory")->required();
   archive_command->add_option("PATH", wal_path, "the segment (%p)")->required();
   archive_command->add_option("NAME", wal_name, "its file name (%f)")->required();
+  auto* user_command =
+      app.add_subcommand("user", "manage the users of the htpasswd file (auth.htpasswd) and their groups");
+  user_command->require_subcommand(1);
+  std::string user_name;
+  std::vector<std::string> user_groups;
+  bool password_stdin = false;
+  auto* user_add_command =
+      user_command->add_subcommand("add", "add a user; the password is asked for, never an argument");
+  auto* user_passwd_command = user_command->add_subcommand("passwd", "set a new password for a user");
+  auto* user_del_command = user_command->add_subcommand("del", "remove a user and their group memberships");
+  auto* user_list_command = user_command->add_subcommand("list", "list the users and their groups");
+  for (auto* command : {user_add_command, user_passwd_command, user_del_command})
+    command->add_option("NAME", user_name, "user name")->required();
+  user_add_command->add_option("--group", user_groups, "put the user in this group (repeatable)");
+  for (auto* command : {user_add_command, user_passwd_command})
+    command->add_flag("--password-stdin", password_stdin, "read the password as one line from stdin");
 
   try {
     app.parse(argc, argv);
@@ -151,6 +168,11 @@ int run_cli(int argc, char** argv) {
     if (archive_command->parsed()) return archive_wal(archive_dir, wal_path, wal_name);
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
+    PasswordInput const password_input{password_stdin, &std::cin};
+    if (user_add_command->parsed()) return user_add(load(global), user_name, user_groups, password_input, std::cout);
+    if (user_passwd_command->parsed()) return user_passwd(load(global), user_name, password_input, std::cout);
+    if (user_del_command->parsed()) return user_del(load(global), user_name, std::cout);
+    if (user_list_command->parsed()) return user_list(load(global), std::cout);
 
     if (serve_command->parsed()) {
       auto config = load(global);

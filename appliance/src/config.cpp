@@ -33,6 +33,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "berth/postgres/databases.hpp"
+#include "berth/proxy/htpasswd.hpp"
 #include "berth/registry/names.hpp"
 
 namespace berth::appliance {
@@ -52,6 +53,7 @@ enum class Kind {
   names,     // a non-empty list of distinct lowercase names (registry namespaces)
   word,      // a name of letters, digits, _ and - (an OS user), or empty
   custom,    // a list or map with its own reader (Key::read)
+  grants,    // the `access:` list of grants (read by DocumentReader::parse_grants)
 };
 
 struct Endpoint {
@@ -59,7 +61,8 @@ struct Endpoint {
   std::uint16_t port = 0;
 };
 
-using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint, bool, std::vector<std::string>>;
+using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint, bool, std::vector<std::string>,
+                           std::vector<proxy::Grant>>;
 
 // Where a custom reader is: the document's directory (for relative paths) and a way to report a
 // problem at a node, which throws ConfigError with the node's line and column.
@@ -130,7 +133,29 @@ std::string show_bool(bool value) {
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 22> const schema{{
+std::array<Key, 26> const schema{{
+    {.name = "access",
+     .kind = Kind::grants,
+     .doc = "who may pull, push, delete which repositories, and list the catalog",
+     .store = [](Config& c, Value const& v) { c.auth.access = std::get<std::vector<proxy::Grant>>(v); },
+     .show = [](Config const& c) { return std::to_string(c.auth.access.size()) + " grants"; }},
+    {.name = "auth.groups",
+     .kind = Kind::path,
+     .doc = "group file (group: user user ...), managed by berth user add --group",
+     .store = [](Config& c, Value const& v) { c.auth.groups = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return groups_file(c).string(); }},
+    {.name = "auth.htpasswd",
+     .kind = Kind::path,
+     .doc = "htpasswd file of bcrypt users (berth user add, or htpasswd -B); users there turn authentication on",
+     .store = [](Config& c, Value const& v) { c.auth.htpasswd = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return htpasswd_file(c).string(); }},
+    {.name = "auth.token_lifetime",
+     .kind = Kind::duration,
+     .min = minute,
+     .max = hour,
+     .doc = "how long a registry bearer token is valid",
+     .store = [](Config& c, Value const& v) { c.auth.tokens.token_lifetime = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.auth.tokens.token_lifetime.count()); }},
     {.name = "databases",
      .kind = Kind::custom,
      .doc = "application databases: name, owner, extensions, connection_limit, migrations, migrate_on_start",
@@ -478,6 +503,9 @@ std::string expected_form(Key const& key) {
     case Kind::path: return "a path";
     case Kind::endpoint: return "HOST:PORT (e.g. 127.0.0.1:5000 or [::1]:5000)";
     case Kind::boolean: return "true or false";
+    case Kind::grants:
+      return "a list of grants, each a map like {users: [alice], groups: [ci], actions: [pull, push], "
+             "repositories: [api/*]}";
     case Kind::names:
       return "a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
     case Kind::word: return "a name (letters, digits, _ and -) or \"\"";
@@ -512,7 +540,8 @@ std::optional<Value> parse_value(Key const& key, std::string const& text, fs::pa
       if (text == "true") return Value{true};
       if (text == "false") return Value{false};
       return std::nullopt;
-    case Kind::names: return std::nullopt;   // a list, read by read_leaf
+    case Kind::names:
+    case Kind::grants: return std::nullopt;  // lists, read by read_leaf
     case Kind::custom: return std::nullopt;  // read by Key::read
     case Kind::word:
       if (!std::all_of(text.begin(), text.end(),
@@ -805,6 +834,8 @@ private:
     std::optional<Value> parsed;
     if (key.kind == Kind::names)
       parsed = parse_names(value);
+    else if (key.kind == Kind::grants)
+      parsed = parse_grants(key, value);
     else if (value.IsScalar())
       parsed = parse_value(key, value.Scalar(), base_dir_);
     if (!parsed) {
@@ -812,6 +843,84 @@ private:
       fail(mark, value_problem(key, describe_node(value), scalar));
     }
     key.store(config_, *parsed);
+  }
+
+  // `access:` entries. Each problem is reported at the entry or value it concerns.
+  std::optional<Value> parse_grants(Key const& key, YAML::Node const& list) const {
+    if (list.IsNull()) return Value{std::vector<proxy::Grant>{}};
+    if (!list.IsSequence()) return std::nullopt;
+    std::vector<proxy::Grant> grants;
+    auto const words = [&](YAML::Node const& node, std::string const& field) {
+      if (!node.IsSequence() || node.size() == 0)
+        fail(node.Mark(),
+             std::string(key.name) + "." + field + ": expected a non-empty list, got " + describe_node(node));
+      std::vector<std::string> items;
+      for (auto const& item : node) {
+        if (!item.IsScalar())
+          fail(item.Mark(), std::string(key.name) + "." + field + ": expected names, got " + describe_node(item));
+        items.push_back(item.Scalar());
+      }
+      return items;
+    };
+    for (auto const& entry : list) {
+      std::string const where = std::string(key.name) + " entry";
+      if (!entry.IsMap())
+        fail(entry.Mark(), value_problem(key, "an entry that is " + describe_node(entry), std::nullopt));
+      proxy::Grant grant;
+      for (auto const& field : entry) {
+        auto const name = field.first.Scalar();
+        auto const& value = field.second;
+        if (name == "users" || name == "groups") {
+          for (auto const& account : words(value, name)) {
+            if (!proxy::is_valid_account_name(account))
+              fail(value.Mark(), std::string(key.name) + "." + name + ": invalid name " + describe_scalar(account));
+            (name == "users" ? grant.users : grant.groups).push_back(account);
+          }
+        } else if (name == "anonymous") {
+          if (!value.IsScalar() || (value.Scalar() != "true" && value.Scalar() != "false"))
+            fail(value.Mark(),
+                 std::string(key.name) + ".anonymous: expected true or false, got " + describe_node(value));
+          grant.anonymous = value.Scalar() == "true";
+        } else if (name == "actions") {
+          for (auto const& word : words(value, name)) {
+            auto const action = proxy::parse_action(word);
+            if (!action)
+              fail(value.Mark(), std::string(key.name) + ".actions: expected pull, push, delete or catalog, got " +
+                                     describe_scalar(word));
+            grant.actions.push_back(*action);
+          }
+        } else if (name == "repositories") {
+          for (auto const& pattern : words(value, name)) {
+            bool const plausible = !pattern.empty() && pattern.front() != '/' && pattern.back() != '/' &&
+                                   std::all_of(pattern.begin(), pattern.end(), [](char ch) {
+                                     return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                                            std::string_view("._-/*?").find(ch) != std::string_view::npos;
+                                   });
+            if (!plausible)
+              fail(value.Mark(), std::string(key.name) +
+                                     ".repositories: expected a namespace, repository or glob "
+                                     "like api, api/orders, api/* or model/**, got " +
+                                     describe_scalar(pattern));
+            grant.repositories.push_back(pattern);
+          }
+        } else {
+          fail(field.first.Mark(), "unknown key \"" + name + "\" in an " + where +
+                                       " (known keys: users, groups, anonymous, actions, repositories)");
+        }
+      }
+      if (grant.users.empty() && grant.groups.empty() && !grant.anonymous)
+        fail(entry.Mark(), where + ": names nobody\nHINT: add users: [...], groups: [...] or anonymous: true");
+      if (grant.actions.empty()) fail(entry.Mark(), where + ": has no actions\nHINT: add e.g. actions: [pull]");
+      bool const needs_repositories = std::any_of(grant.actions.begin(), grant.actions.end(), [](proxy::Action action) {
+        return action != proxy::Action::catalog;
+      });
+      if (needs_repositories && grant.repositories.empty())
+        fail(entry.Mark(), where + ": has no repositories\nHINT: add e.g. repositories: [api/*]");
+      if (grant.anonymous && (grant.actions.size() != 1 || grant.actions.front() != proxy::Action::pull))
+        fail(entry.Mark(), where + ": anonymous clients may only pull\nHINT: give push and delete to users or groups");
+      grants.push_back(std::move(grant));
+    }
+    return Value{std::move(grants)};
   }
 
   std::string display_name_;
@@ -913,6 +1022,18 @@ Application const* find_application(Config const& config, std::string const& nam
   for (auto const& app : config.databases)
     if (app.database.name == name) return &app;
   return nullptr;
+}
+
+fs::path htpasswd_file(Config const& config) {
+  return config.auth.htpasswd.empty() ? config.primary / "secrets" / "htpasswd" : config.auth.htpasswd;
+}
+
+fs::path groups_file(Config const& config) {
+  return config.auth.groups.empty() ? config.primary / "secrets" / "groups" : config.auth.groups;
+}
+
+fs::path token_key_file(Config const& config) {
+  return config.primary / "secrets" / "token-signing-key.pem";
 }
 
 std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit_path) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -16,7 +17,9 @@
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
 #include "berth/postgres/cluster.hpp"
+#include "berth/proxy/auth.hpp"
 #include "berth/proxy/server.hpp"
+#include "berth/registry/access.hpp"
 #include "berth/registry/api.hpp"
 #include "berth/registry/storage.hpp"
 #include "systemd_notify.hpp"
@@ -65,6 +68,29 @@ void add_health_route(proxy::Router& router) {
   });
 }
 
+// Users in the htpasswd file turn authentication on; nullptr when there are none.
+std::shared_ptr<proxy::Authenticator const> make_authenticator(Config const& config) {
+  auto const users = proxy::HtpasswdFile::read(htpasswd_file(config));
+  if (users.users().empty()) return nullptr;
+  std::map<std::string, std::string> hash_by_user;
+  for (auto const& user : users.users()) hash_by_user[user] = *users.hash_of(user);
+  auto groups = proxy::GroupFile::read(groups_file(config)).groups();
+  auto log = logger("berth");
+  log->info("authentication is on users={} grants={} htpasswd={}", hash_by_user.size(), config.auth.access.size(),
+            htpasswd_file(config).string());
+  // A grant naming someone who does not exist is likely a typo that silently grants nothing.
+  for (auto const& grant : config.auth.access) {
+    for (auto const& user : grant.users)
+      if (!hash_by_user.contains(user)) log->warn("access: user {} is not in {}", user, htpasswd_file(config).string());
+    for (auto const& group : grant.groups)
+      if (!groups.contains(group)) log->warn("access: group {} is not in {}", group, groups_file(config).string());
+  }
+  return std::make_shared<proxy::Authenticator const>(
+      config.auth.tokens, std::make_shared<proxy::PasswordChecker const>(std::move(hash_by_user)),
+      proxy::AccessPolicy(config.auth.access, std::move(groups)),
+      proxy::TokenKey::load_or_create(token_key_file(config)));
+}
+
 }  // namespace
 
 int serve(Config const& config) {
@@ -73,13 +99,15 @@ int serve(Config const& config) {
   std::istringstream summary(describe(config));
   for (std::string line; std::getline(summary, line);) log->info("config {}", line);
 
-  // Authentication arrives with the front door; until then only loopback may be served.
-  if (!is_loopback(config.server.host))
+  // Without users only loopback may be served (dev mode); a bad user file stops the start.
+  auto authenticator = make_authenticator(config);
+  if (!authenticator && !is_loopback(config.server.host))
     throw Error("refusing to serve on " + config.server.host + ":" + std::to_string(config.server.port) +
-                " without authentication\nHINT: listen on 127.0.0.1 (server.listen or --listen) until users "
-                "are configured");
-  log->warn("authentication is OFF: anyone who can reach {}:{} can use the registry (dev mode, loopback only)",
-            config.server.host, config.server.port);
+                " without authentication\nHINT: add users with `berth user add NAME` (file " +
+                htpasswd_file(config).string() + "), or listen on 127.0.0.1 (server.listen or --listen)");
+  if (!authenticator)
+    log->warn("authentication is OFF: anyone who can reach {}:{} can use the registry (dev mode, loopback only)",
+              config.server.host, config.server.port);
 
   // A file size limit (ulimit -f) must fail the write that hits it, not kill the service.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -97,6 +125,7 @@ int serve(Config const& config) {
   // Every module registers its routes before the first connection is accepted.
   proxy::Router router;
   add_health_route(router);
+  if (authenticator) proxy::add_authentication(router, authenticator, "/v2/", registry::required_access);
   registry::add_routes(router, registry_storage);
 
   // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.

@@ -149,6 +149,10 @@ constexpr std::string_view leaf_keys[] = {
     "archive_timeout",
     "settings",
     "databases",
+    "access",
+    "htpasswd",
+    "groups",
+    "token_lifetime",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -321,8 +325,9 @@ TEST(Config, RejectsMalformedListenAddresses) {
 
 TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
   EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
-            "FILE:3:1: unknown key \"servr\" (known keys under the top level: databases, log, postgres, "
-            "registry, server, volumes)\nHINT: did you mean server?");
+            "FILE:3:1: unknown key \"servr\" (known keys under the top level: access, auth, databases, log, postgres, "
+            "registry, server, "
+            "volumes)\nHINT: did you mean server?");
 }
 
 TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
@@ -334,20 +339,23 @@ TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
 
 TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
   EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"listen\" (known keys under the top level: databases, log, postgres, "
-            "registry, server, volumes)\nHINT: did you mean server.listen?");
+            "FILE:1:1: unknown key \"listen\" (known keys under the top level: access, auth, databases, log, postgres, "
+            "registry, server, "
+            "volumes)\nHINT: did you mean server.listen?");
 }
 
 TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
-  EXPECT_EQ(error_for("access:\n  api: [alice]\n"),
-            "FILE:1:1: unknown key \"access\" (known keys under the top level: databases, log, postgres, "
-            "registry, server, volumes)");
+  EXPECT_EQ(error_for("promotion:\n  ecr: [alice]\n"),
+            "FILE:1:1: unknown key \"promotion\" (known keys under the top level: access, auth, databases, log, "
+            "postgres, registry, server, "
+            "volumes)");
 }
 
 TEST(Config, RejectsDottedKeysWrittenFlat) {
   EXPECT_EQ(error_for("server.listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: databases, log, postgres, "
-            "registry, server, volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
+            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: access, auth, databases, log, "
+            "postgres, registry, server, "
+            "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
             "indented \"listen:\" below it");
 }
 
@@ -496,11 +504,13 @@ TEST(Config, RejectsAValueWhereASectionIsExpected) {
 
 TEST(Config, RejectsATopLevelThatIsNotAMap) {
   EXPECT_EQ(error_for("- server\n- log\n"),
-            "FILE:1:1: expected a map at the top level (known keys under the top level: databases, log, "
-            "postgres, registry, server, volumes), got a list");
+            "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, databases, log, "
+            "postgres, "
+            "registry, server, volumes), got a list");
   EXPECT_EQ(error_for("just text\n"),
-            "FILE:1:1: expected a map at the top level (known keys under the top level: databases, log, "
-            "postgres, registry, server, volumes), got \"just text\"");
+            "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, databases, log, "
+            "postgres, "
+            "registry, server, volumes), got \"just text\"");
 }
 
 TEST(Config, RejectsDuplicateKeysNamingBothLines) {
@@ -805,6 +815,42 @@ TEST(Config, DevConfigKeepsDataUnderTheRepository) {
   EXPECT_EQ(config.server.host, "127.0.0.1");
   EXPECT_EQ(config.server.port, 5000);
   EXPECT_EQ(config.log_level, "info");
+}
+
+TEST(Config, ReadsUsersGroupsAndGrants) {
+  auto const config = load_yaml(
+      "volumes:\n  primary: /data\nauth:\n  groups: /etc/berth/groups\n  token_lifetime: 10m\naccess:\n"
+      "  - users: [alice]\n    groups: [ci]\n    actions: [pull, push]\n    repositories: [api/*, model/**]\n"
+      "  - anonymous: true\n    actions: [pull]\n    repositories: [site]\n"
+      "  - users: [carol]\n    actions: [catalog]\n");
+  EXPECT_EQ(htpasswd_file(config), "/data/secrets/htpasswd");
+  EXPECT_EQ(groups_file(config), "/etc/berth/groups");
+  EXPECT_EQ(token_key_file(config), "/data/secrets/token-signing-key.pem");
+  EXPECT_EQ(config.auth.tokens.token_lifetime, 600s);
+  ASSERT_EQ(config.auth.access.size(), 3u);
+  EXPECT_EQ(config.auth.access[0].users, std::vector<std::string>{"alice"});
+  EXPECT_EQ(config.auth.access[0].groups, std::vector<std::string>{"ci"});
+  EXPECT_EQ(config.auth.access[0].actions, (std::vector<proxy::Action>{proxy::Action::pull, proxy::Action::push}));
+  EXPECT_EQ(config.auth.access[0].repositories, (std::vector<std::string>{"api/*", "model/**"}));
+  EXPECT_TRUE(config.auth.access[1].anonymous);
+  EXPECT_TRUE(config.auth.access[2].repositories.empty());
+}
+
+TEST(Config, RefusesGrantsThatCannotWork) {
+  EXPECT_EQ(error_for("access:\n  - anonymous: true\n    actions: [pull, push]\n    repositories: [site]\n"),
+            "FILE:2:5: access entry: anonymous clients may only pull\nHINT: give push and delete to users or groups");
+  EXPECT_EQ(error_for("access:\n  - users: [alice]\n    actions: [pull, write]\n    repositories: [api]\n"),
+            "FILE:3:14: access.actions: expected pull, push, delete or catalog, got \"write\"");
+  EXPECT_EQ(error_for("access:\n  - users: [alice]\n    actions: [pull]\n"),
+            "FILE:2:5: access entry: has no repositories\nHINT: add e.g. repositories: [api/*]");
+  EXPECT_EQ(error_for("access:\n  - actions: [pull]\n    repositories: [api]\n"),
+            "FILE:2:5: access entry: names nobody\nHINT: add users: [...], groups: [...] or anonymous: true");
+  EXPECT_EQ(error_for("access:\n  - users: [alice]\n    action: [pull]\n"),
+            "FILE:3:5: unknown key \"action\" in an access entry (known keys: users, groups, anonymous, actions, "
+            "repositories)");
+  EXPECT_EQ(error_for("access:\n  - users: [alice]\n    actions: [pull]\n    repositories: [/api]\n"),
+            "FILE:4:19: access.repositories: expected a namespace, repository or glob like api, api/orders, api/* "
+            "or model/**, got \"/api\"");
 }
 
 }  // namespace

@@ -15,7 +15,13 @@ void Router::add_prefix(std::string prefix, Handler handler) {
     throw Error("route prefix " + prefix + " is registered twice");
 }
 
+void Router::add_guard(std::string prefix, std::function<void(Request const&)> guard) {
+  guards_.emplace_back(std::move(prefix), std::move(guard));
+}
+
 Reply Router::dispatch(Request const& request) const {
+  for (auto const& [prefix, guard] : guards_)
+    if (request.path.starts_with(prefix)) guard(request);
   if (auto path = exact_.find(request.path); path != exact_.end()) {
     auto const& by_method = path->second;
     auto handler = by_method.find(request.method);

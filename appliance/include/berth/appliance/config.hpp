@@ -11,6 +11,8 @@
 #include "berth/core/error.hpp"
 #include "berth/flyway/config.hpp"
 #include "berth/postgres/config.hpp"
+#include "berth/proxy/access.hpp"
+#include "berth/proxy/auth.hpp"
 #include "berth/proxy/config.hpp"
 #include "berth/registry/config.hpp"
 
@@ -46,7 +48,22 @@ struct Config {
   std::vector<Application> databases;
   flyway::Config flyway;
   backup::Config snapshots;
+  /// Users, groups and grants. Empty file paths mean the development default under
+  /// <primary>/secrets; read them through htpasswd_file() and groups_file().
+  struct Auth {
+    std::filesystem::path htpasswd;
+    std::filesystem::path groups;
+    std::vector<proxy::Grant> access;
+    proxy::AuthConfig tokens;
+  } auth;
 };
+
+/// The htpasswd file (auth.htpasswd, else <primary>/secrets/htpasswd).
+std::filesystem::path htpasswd_file(Config const& config);
+/// The group file (auth.groups, else <primary>/secrets/groups).
+std::filesystem::path groups_file(Config const& config);
+/// Where the registry token signing key is kept: <primary>/secrets/token-signing-key.pem.
+std::filesystem::path token_key_file(Config const& config);
 
 /// Built-in defaults, with module paths derived from the volumes.
 Config default_config();
