@@ -77,23 +77,45 @@ int run_cli(int argc, char** argv) {
   auto* db_command = app.add_subcommand("db", "Flyway-compatible migrations of a PostgreSQL database");
   db_command->require_subcommand(1);
   DbTarget db_target;
-  std::vector<CLI::App*> db_commands;
-  for (auto [name, help] : {std::pair{"migrate", "apply pending migrations (Flyway's migrate)"},
-                            std::pair{"info", "show every migration and its state (Flyway's info)"},
-                            std::pair{"validate", "check applied migrations against the files (Flyway's validate)"}}) {
+  auto const add_db_command = [&](char const* name, char const* help, bool needs_location) {
     auto* command = db_command->add_subcommand(name, help);
     command
         ->add_option("--url", db_target.url,
                      "PostgreSQL connection URL or libpq string (keep passwords out of argv: use BERTH_DB_URL)")
         ->envname("BERTH_DB_URL")
         ->required();
-    command->add_option("--location", db_target.location, "folder with the migrations (V1__init.sql, ...)")
-        ->required()
-        ->check(CLI::ExistingDirectory);
+    auto* location =
+        command->add_option("--location", db_target.location, "folder with the migrations (V1__init.sql, ...)")
+            ->check(CLI::ExistingDirectory);
+    if (needs_location) location->required();
+    return command;
+  };
+  std::vector<CLI::App*> db_commands;
+  for (auto [name, help] : {std::pair{"migrate", "apply pending migrations (Flyway's migrate)"},
+                            std::pair{"info", "show every migration and its state (Flyway's info)"},
+                            std::pair{"validate", "check applied migrations against the files (Flyway's validate)"}}) {
+    auto* command = add_db_command(name, help, true);
     command->add_option("--target", db_target.target, "migrate up to this version");
     command->add_flag("--out-of-order", db_target.out_of_order, "also apply versions below the highest applied");
     db_commands.push_back(command);
   }
+  DbBaselineOptions baseline_options;
+  auto* db_baseline_command =
+      add_db_command("baseline", "mark an existing database as migrated up to a version (Flyway's baseline)", false);
+  db_baseline_command->add_option("--version", baseline_options.version,
+                                  "version of the baseline (Flyway's baselineVersion, default 1); migrate then "
+                                  "applies only later versions");
+  db_baseline_command->add_option("--description", baseline_options.description,
+                                  "description of the baseline row (default \"<< Flyway Baseline >>\")");
+  auto* db_repair_command = add_db_command(
+      "repair",
+      "remove failed migration rows, mark removed files as deleted, realign checksums with the files (Flyway's repair)",
+      true);
+  bool allow_clean = false;
+  auto* db_clean_command = add_db_command(
+      "clean", "drop every object in the database's schema (Flyway's clean; needs --allow-clean)", false);
+  db_clean_command->add_flag("--allow-clean", allow_clean,
+                             "really drop everything (Flyway's cleanDisabled=false); without it clean refuses");
 
   try {
     app.parse(argc, argv);
@@ -119,6 +141,9 @@ int run_cli(int argc, char** argv) {
     if (db_commands[0]->parsed()) return db_migrate(load(global), db_target, std::cout);
     if (db_commands[1]->parsed()) return db_info(load(global), db_target, std::cout);
     if (db_commands[2]->parsed()) return db_validate(load(global), db_target, std::cout);
+    if (db_baseline_command->parsed()) return db_baseline(load(global), db_target, baseline_options, std::cout);
+    if (db_repair_command->parsed()) return db_repair(load(global), db_target, std::cout);
+    if (db_clean_command->parsed()) return db_clean(load(global), db_target, allow_clean, std::cout);
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
 
