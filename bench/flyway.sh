@@ -19,11 +19,12 @@ if [ ! -x "$pg_bin/initdb" ]; then echo "missing PostgreSQL: apt-get install pos
 for tool in psql python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install postgresql-client python3 curl" >&2; exit 1; }
 done
+[ -x /usr/bin/time ] || { echo "missing /usr/bin/time: apt-get install time" >&2; exit 1; }
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh  # after the cd above: paths are relative to the repository
 now() { date +%s.%N; }
-seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # --- A private PostgreSQL ------------------------------------------------------------------
@@ -64,6 +65,7 @@ done >"$work/all.sql"
 : >"$work/floor.times"
 : >"$work/berth.times"
 : >"$work/info.times"
+: >"$work/info.cpu"
 for ((run = 1; run <= runs; run++)); do
   echo "run $run/$runs: psql -1 -f, then berth db migrate ($migrations migrations) ..." >&2
   sql "CREATE DATABASE floor_$run"
@@ -81,9 +83,11 @@ for ((run = 1; run <= runs; run++)); do
 
   for _ in 1 2 3; do
     t0=$(now)
-    "$berth" --config /dev/null --log-level warn db info --url "$(url "berth_$run")" \
-      --location "$work/migrations" >"$work/info.out" 2>&1 || { cat "$work/info.out" >&2; exit 1; }
+    /usr/bin/time -f '%U %S' -o "$work/info.rusage" "$berth" --config /dev/null --log-level warn db info \
+      --url "$(url "berth_$run")" --location "$work/migrations" >"$work/info.out" 2>&1 ||
+      { cat "$work/info.out" >&2; exit 1; }
     seconds_since "$t0" >>"$work/info.times"
+    awk '{ print $1 + $2 }' "$work/info.rusage" >>"$work/info.cpu"
   done
   rows=$(grep -c '| Success ' "$work/info.out" || true)
   [ "$rows" = "$migrations" ] || { echo "berth db info listed $rows successful migrations" >&2; exit 1; }
@@ -93,6 +97,9 @@ done
 floor=$(median <"$work/floor.times")
 berth_s=$(median <"$work/berth.times")
 info_ms=$(median <"$work/info.times" | awk '{ printf "%.0f", $1 * 1000 }')
+info_cpu_ms=$(median <"$work/info.cpu" | awk '{ printf "%.0f", $1 * 1000 }')
+start_ms=$(for _ in 1 2 3 4 5; do t0=$(now); "$berth" --version >/dev/null; seconds_since "$t0"; done | median |
+  awk '{ printf "%.0f", $1 * 1000 }')
 server=$("$pg_bin/postgres" --version)
 printf '\n%d migrations (create table, insert 3 rows, alter), median of %d runs, %s, %s CPUs\n' \
   "$migrations" "$runs" "$server" "$(nproc)"
@@ -100,5 +107,7 @@ printf '%-44s %10s\n' step 'seconds'
 printf '%-44s %10s\n' 'psql -1 -f (one transaction, the floor)' "$floor"
 printf '%-44s %10s\n' 'berth db migrate (one transaction each)' "$berth_s"
 printf '\nberth/floor: x%s (target < x2)\n' "$(awk -v a="$berth_s" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')"
-printf 'berth db info on the %d-row history: %s ms (process start to exit, median of %d; target < 100 ms)\n' \
-  "$migrations" "$info_ms" "$((runs * 3))"
+printf 'berth db info on the %d-row history: %s ms wall, %s ms CPU (process start to exit, median of %d; ' \
+  "$migrations" "$info_ms" "$info_cpu_ms" "$((runs * 3))"
+printf 'target < 100 ms); berth --version alone: %s ms\n' "$start_ms"
+printf 'load average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
