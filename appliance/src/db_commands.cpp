@@ -11,8 +11,8 @@
 namespace berth::appliance {
 namespace {
 
-flyway::Engine engine_for(Config const& config, DbTarget const& target, flyway::Config const* flyway_config = nullptr) {
-  return flyway::Engine(target.url, flyway_config ? *flyway_config : config.flyway, target.location);
+flyway::Engine engine_for(flyway::Config const& flyway_config, DbTarget const& target) {
+  return flyway::Engine(target.url, flyway_config, target.location);
 }
 
 std::string name_of(flyway::RepairedMigration const& migration) {
@@ -52,7 +52,7 @@ void print_table(std::vector<std::vector<std::string>> const& rows, std::ostream
 }  // namespace
 
 int db_migrate(Config const& config, DbTarget const& target, std::ostream& out) {
-  auto result = engine_for(config, target).migrate(options_for(target));
+  auto result = engine_for(config.flyway, target).migrate(options_for(target));
   if (result.created_history_table) out << "Created schema history table " << config.flyway.history_table << "\n";
   if (result.baselined_version)
     out << "Successfully baselined schema with version: " << *result.baselined_version << "\n";
@@ -68,7 +68,7 @@ int db_migrate(Config const& config, DbTarget const& target, std::ostream& out) 
 int db_info(Config const& config, DbTarget const& target, std::ostream& out) {
   std::vector<std::vector<std::string>> rows = {
       {"Category", "Version", "Description", "Type", "Installed On", "State"}};
-  for (auto const& info : engine_for(config, target).info(options_for(target)))
+  for (auto const& info : engine_for(config.flyway, target).info(options_for(target)))
     rows.push_back({info.category == flyway::MigrationCategory::versioned ? "Versioned" : "Repeatable",
                     info.version ? info.version->to_string() : "", info.description, info.type,
                     info.installed_on.value_or(""), std::string(flyway::display_name(info.state))});
@@ -79,7 +79,7 @@ int db_info(Config const& config, DbTarget const& target, std::ostream& out) {
 
 int db_validate(Config const& config, DbTarget const& target, std::ostream& out) {
   try {
-    engine_for(config, target).validate(options_for(target));
+    engine_for(config.flyway, target).validate(options_for(target));
   } catch (flyway::MigrationError const& error) {
     out << error.what() << "\n";
     return 1;
@@ -92,7 +92,7 @@ int db_baseline(Config const& config, DbTarget const& target, DbBaselineOptions 
   auto flyway_config = config.flyway;
   if (options.version) flyway_config.baseline_version = *options.version;
   if (options.description) flyway_config.baseline_description = *options.description;
-  auto const result = engine_for(config, target, &flyway_config).baseline();
+  auto const result = engine_for(flyway_config, target).baseline();
   if (result.already_baselined) {
     out << "Schema history table " << result.history_table << " already initialized with (" << result.version << ","
         << result.description << "). Skipping.\n";
@@ -105,7 +105,7 @@ int db_baseline(Config const& config, DbTarget const& target, DbBaselineOptions 
 }
 
 int db_repair(Config const& config, DbTarget const& target, std::ostream& out) {
-  auto const result = engine_for(config, target).repair();
+  auto const result = engine_for(config.flyway, target).repair();
   if (!result.history_table_exists) {
     out << "Repair of failed migration in Schema History table " << result.history_table
         << " not necessary as table doesn't exist.\n";
@@ -128,7 +128,7 @@ int db_repair(Config const& config, DbTarget const& target, std::ostream& out) {
 }
 
 int db_clean(Config const& config, DbTarget const& target, bool allow_clean, std::ostream& out) {
-  auto const result = engine_for(config, target).clean({allow_clean});
+  auto const result = engine_for(config.flyway, target).clean({allow_clean});
   if (!result.schema_existed) {
     out << "Unable to clean unknown schema: " << result.schema << "\n";
     return 0;

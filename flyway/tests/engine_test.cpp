@@ -456,6 +456,22 @@ TEST_F(EngineTest, RepairRealignsEditedFilesAndMarksRemovedOnesDeleted) {
   EXPECT_TRUE(again.marked_deleted.empty() && again.aligned.empty() && again.removed_failed.empty());
 }
 
+TEST_F(EngineTest, RepairRewritesARawRepeatableChecksumToTheReplacedOne) {
+  files_.write("R__view.sql", "CREATE OR REPLACE VIEW ${name} AS SELECT 1 AS one;\n");
+  config_.placeholders["name"] = "the_view";
+  engine().migrate();
+  // Flyway before 6.3 stored the checksum of the raw text; it still matches (§4), repair updates it.
+  auto const raw = checksum_of("CREATE OR REPLACE VIEW ${name} AS SELECT 1 AS one;", "R__view.sql");
+  query("UPDATE flyway_schema_history SET checksum = " + std::to_string(raw));
+  EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"R view Success"}));
+  auto const result = engine().repair();
+  ASSERT_EQ(result.aligned.size(), 1u);
+  EXPECT_FALSE(result.aligned[0].version);
+  EXPECT_EQ(text("SELECT checksum FROM flyway_schema_history"), std::to_string(checksum("R__view.sql")));
+  EXPECT_TRUE(engine().repair().aligned.empty());
+  EXPECT_TRUE(engine().migrate().executed.empty());
+}
+
 TEST_F(EngineTest, CleanIsRefusedUnlessAllowed) {
   files_.write("V1__init.sql", "CREATE TABLE keep_me (id int);\n");
   engine().migrate();
