@@ -1,5 +1,7 @@
 #include "applications.hpp"
 
+#include <algorithm>
+
 #include "berth/core/log.hpp"
 #include "berth/flyway/engine.hpp"
 #include "berth/postgres/databases.hpp"
@@ -22,6 +24,39 @@ void with_cluster(Config const& config, std::function<void(postgres::Cluster&)> 
   cluster.wait_ready();
   job(cluster);
   cluster.stop();
+}
+
+int run_on_application(Config const& config, std::string const& app, DbTarget target, bool needs_location, bool reopens,
+                       std::function<int(DbTarget const&)> const& command) {
+  auto const database = application_database(config, app);
+  if (target.location.empty()) {
+    if (auto const* declared = find_application(config, app)) target.location = declared->migrations;
+    if (needs_location && target.location.empty())
+      throw Error("database " + app + " has no migrations folder" +
+                  "\nHINT: set migrations: for it under databases: in the config, or give --location");
+  }
+  int code = 1;
+  with_cluster(config, [&](postgres::Cluster& cluster) {
+    auto const superuser = cluster.connection_string();
+    auto const databases = postgres::list_databases(superuser);
+    // A database that failed its migrations at start is closed (see prepare_applications); the
+    // command needs in. It stays open only after a successful migrate.
+    bool const closed = std::any_of(databases.begin(), databases.end(), [&](auto const& info) {
+      return info.name == database.name && !info.allows_connections;
+    });
+    if (closed) postgres::allow_connections(superuser, database.name, true);
+    target.url = postgres::connection_url(config.postgres, database.name, database.owner_role());
+    try {
+      code = command(target);
+    } catch (...) {
+      if (closed) postgres::allow_connections(superuser, database.name, false);
+      throw;
+    }
+    if (closed && (code != 0 || !reopens)) postgres::allow_connections(superuser, database.name, false);
+    if (closed && code == 0 && reopens)
+      logger("postgres")->info("database {} reopened after a successful migrate", database.name);
+  });
+  return code;
 }
 
 postgres::Database application_database(Config const& config, std::string const& name) {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "applications.hpp"
 #include "berth/appliance/config.hpp"
 #include "berth/core/version.hpp"
 #include "cluster_commands.hpp"
@@ -79,23 +80,48 @@ int run_cli(int argc, char** argv) {
   auto* db_command = app.add_subcommand("db", "Flyway-compatible migrations of a PostgreSQL database");
   db_command->require_subcommand(1);
   DbTarget db_target;
+  std::string db_app;
+  bool db_needs_location = false;
+  auto const add_db_command = [&](char const* name, char const* help, bool needs_location) {
+    auto* command = db_command->add_subcommand(name, help);
+    command->add_option("APP", db_app,
+                        "application database declared under databases: on berth's cluster (its owner role and "
+                        "migrations folder are used); or give --url");
+    command
+        ->add_option("--url", db_target.url,
+                     "any PostgreSQL: connection URL or libpq string (keep passwords out of argv: use BERTH_DB_URL)")
+        ->envname("BERTH_DB_URL");
+    command->add_option("--location", db_target.location, "folder with the migrations (V1__init.sql, ...)")
+        ->check(CLI::ExistingDirectory);
+    command->callback([&db_needs_location, needs_location] { db_needs_location = needs_location; });
+    return command;
+  };
   std::vector<CLI::App*> db_commands;
   for (auto [name, help] : {std::pair{"migrate", "apply pending migrations (Flyway's migrate)"},
                             std::pair{"info", "show every migration and its state (Flyway's info)"},
                             std::pair{"validate", "check applied migrations against the files (Flyway's validate)"}}) {
-    auto* command = db_command->add_subcommand(name, help);
-    command
-        ->add_option("--url", db_target.url,
-                     "PostgreSQL connection URL or libpq string (keep passwords out of argv: use BERTH_DB_URL)")
-        ->envname("BERTH_DB_URL")
-        ->required();
-    command->add_option("--location", db_target.location, "folder with the migrations (V1__init.sql, ...)")
-        ->required()
-        ->check(CLI::ExistingDirectory);
+    auto* command = add_db_command(name, help, true);
     command->add_option("--target", db_target.target, "migrate up to this version");
     command->add_flag("--out-of-order", db_target.out_of_order, "also apply versions below the highest applied");
     db_commands.push_back(command);
   }
+  DbBaselineOptions baseline_options;
+  auto* db_baseline_command =
+      add_db_command("baseline", "mark an existing database as migrated up to a version (Flyway's baseline)", false);
+  db_baseline_command->add_option("--version", baseline_options.version,
+                                  "version of the baseline (Flyway's baselineVersion, default 1); migrate then "
+                                  "applies only later versions");
+  db_baseline_command->add_option("--description", baseline_options.description,
+                                  "description of the baseline row (default \"<< Flyway Baseline >>\")");
+  auto* db_repair_command = add_db_command(
+      "repair",
+      "remove failed migration rows, mark removed files as deleted, realign checksums with the files (Flyway's repair)",
+      true);
+  bool allow_clean = false;
+  auto* db_clean_command = add_db_command(
+      "clean", "drop every object in the database's schema (Flyway's clean; needs --allow-clean)", false);
+  db_clean_command->add_flag("--allow-clean", allow_clean,
+                             "really drop everything (Flyway's cleanDisabled=false); without it clean refuses");
 
   CreateOptions create_options;
   auto* create_command = db_command->add_subcommand(
@@ -158,14 +184,41 @@ int run_cli(int argc, char** argv) {
       return 0;
     }
 
-    if (db_commands[0]->parsed()) return db_migrate(load(global), db_target, std::cout);
-    if (db_commands[1]->parsed()) return db_info(load(global), db_target, std::cout);
-    if (db_commands[2]->parsed()) return db_validate(load(global), db_target, std::cout);
+    // APP on berth's cluster, or --url for any PostgreSQL.
+    auto const run_db = [&](auto&& command, bool reopens = false) {
+      auto const config = load(global);
+      if (!db_app.empty())
+        return run_on_application(config, db_app, db_target, db_needs_location, reopens,
+                                  [&](DbTarget const& target) { return command(config, target); });
+      // Usage errors, like CLI11's own: exit code 2.
+      if (db_target.url.empty()) {
+        std::cerr << "berth: name the database: berth db COMMAND APP (declared under databases:), or --url URL "
+                     "(or BERTH_DB_URL) for any PostgreSQL\n";
+        return 2;
+      }
+      if (db_needs_location && db_target.location.empty()) {
+        std::cerr << "berth: --location is required with --url\n";
+        return 2;
+      }
+      return command(config, db_target);
+    };
+    if (db_commands[0]->parsed())
+      return run_db([&](Config const& c, DbTarget const& t) { return db_migrate(c, t, std::cout); }, true);
+    if (db_commands[1]->parsed())
+      return run_db([&](Config const& c, DbTarget const& t) { return db_info(c, t, std::cout); });
+    if (db_commands[2]->parsed())
+      return run_db([&](Config const& c, DbTarget const& t) { return db_validate(c, t, std::cout); });
     if (create_command->parsed()) return db_create(load(global), create_options, std::cout);
     if (list_command->parsed()) return db_list(load(global), std::cout);
     if (url_command->parsed()) return db_url(load(global), url_name, std::cout);
     if (status_command->parsed()) return status(load(global), std::cout);
     if (archive_command->parsed()) return archive_wal(archive_dir, wal_path, wal_name);
+    if (db_baseline_command->parsed())
+      return run_db([&](Config const& c, DbTarget const& t) { return db_baseline(c, t, baseline_options, std::cout); });
+    if (db_repair_command->parsed())
+      return run_db([&](Config const& c, DbTarget const& t) { return db_repair(c, t, std::cout); });
+    if (db_clean_command->parsed())
+      return run_db([&](Config const& c, DbTarget const& t) { return db_clean(c, t, allow_clean, std::cout); });
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
     PasswordInput const password_input{password_stdin, &std::cin};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -207,6 +208,7 @@ bool resolves_before(MigrationFile const& a, MigrationFile const& b) {
 
 std::vector<MigrationFile> discover_migrations(fs::path const& root, Config const& config) {
   std::vector<MigrationFile> migrations;
+  std::set<fs::path> conf_files;  // noted while listing, so no migration costs an extra stat
   std::error_code error;
   fs::recursive_directory_iterator entries(root, error);
   if (error) throw MigrationError("cannot read migrations directory " + root.string() + ": " + error.message());
@@ -214,19 +216,21 @@ std::vector<MigrationFile> discover_migrations(fs::path const& root, Config cons
     if (error) break;
     if (!entries->is_regular_file(error)) continue;
     auto const& path = entries->path();
+    if (path.extension() == ".conf") conf_files.insert(path);
     auto name = parse_migration_name(path.filename().string(), config);
     if (!name) continue;
-    MigrationFile migration{name->kind,
-                            std::move(name->version),
-                            std::move(name->description),
-                            path.lexically_relative(root).generic_string(),
-                            path,
-                            {}};
-    auto conf_path = fs::path(path.string() + ".conf");
-    if (fs::exists(conf_path)) migration.settings = read_script_settings(conf_path);
-    migrations.push_back(std::move(migration));
+    migrations.push_back({name->kind,
+                          std::move(name->version),
+                          std::move(name->description),
+                          path.lexically_relative(root).generic_string(),
+                          path,
+                          {}});
   }
   if (error) throw MigrationError("cannot read migrations directory " + root.string() + ": " + error.message());
+  for (auto& migration : migrations) {
+    auto conf_path = fs::path(migration.path.string() + ".conf");
+    if (conf_files.contains(conf_path)) migration.settings = read_script_settings(conf_path);
+  }
 
   // Sort by script first so that the order, and which file a duplicate message names first,
   // does not depend on the order the directory lists its entries in.

@@ -172,8 +172,8 @@ bool is_copy_from_stdin(std::vector<std::string> const& words) {
 }
 
 // Reads the data lines of COPY ... FROM STDIN, which start on the line after the statement's
-// `;` and end before a line holding only `\.`.
-std::string read_copy_data(Cursor& cursor, int statement_line) {
+// `;` and end before a line holding only `\.`. Sets `data_line` to the line the data starts on.
+std::string read_copy_data(Cursor& cursor, int statement_line, int& data_line) {
   auto rest = cursor.rest_of_line();
   auto after_semicolon = rest.substr(0, rest.find("--"));
   if (after_semicolon.find_first_not_of(" \t") != std::string_view::npos)
@@ -185,6 +185,7 @@ std::string read_copy_data(Cursor& cursor, int statement_line) {
     cursor.advance();
   }
   auto data_start = cursor.pos();
+  data_line = cursor.line();
   while (!cursor.at_end()) {
     auto line_start = cursor.pos();
     auto line = cursor.rest_of_line();
@@ -224,7 +225,7 @@ std::vector<Statement> split_statements(std::string_view script, std::string_vie
     block_depth = 0;
   };
   auto end_statement = [&](std::size_t end) {
-    statements.push_back({std::string(trim_right(script.substr(*start, end - *start))), start_line, std::nullopt});
+    statements.push_back({std::string(trim_right(script.substr(*start, end - *start))), start_line, std::nullopt, 0});
     start.reset();
   };
 
@@ -248,7 +249,10 @@ std::vector<Statement> split_statements(std::string_view script, std::string_vie
       }
       end_statement(cursor.pos());
       cursor.advance();
-      if (is_copy_from_stdin(words)) statements.back().copy_data = read_copy_data(cursor, statements.back().line);
+      if (is_copy_from_stdin(words)) {
+        auto& copy = statements.back();
+        copy.copy_data = read_copy_data(cursor, copy.line, copy.copy_data_line);
+      }
     } else if (c == '\'' || c == '"') {
       begin_token();
       skip_quoted(cursor, c, is_escape_string_start(script, cursor.pos(), words));

@@ -1,5 +1,5 @@
-// migrate, info and validate against a real PostgreSQL started once for the suite through the
-// postgres module; each test gets a fresh database. Expected history rows are Flyway's (§6):
+// migrate, info, validate, baseline, repair and clean against a real PostgreSQL started once for
+// the suite through the postgres module; each test gets a fresh database. Expected history rows are Flyway's (§6):
 // checksums come from the checksum module, which its unit tests pin to Flyway's own values.
 #include "berth/flyway/engine.hpp"
 
@@ -315,6 +315,267 @@ TEST_F(EngineTest, ConcurrentMigratorsApplyEachMigrationOnce) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(executed.load(), 5u);
   EXPECT_EQ(text("SELECT count(*) || ' ' || count(DISTINCT version) FROM flyway_schema_history"), "5 5");
+}
+
+std::string const already_contains_migrations =
+    "Unable to baseline schema history table \"public\".\"flyway_schema_history\" as it already contains migrations";
+
+std::string history_rows(pqxx::result const& rows) {
+  std::string text;
+  for (auto const& row : rows) {
+    for (auto const& field : row) text += (field.is_null() ? std::string("NULL") : field.as<std::string>()) + "|";
+    text += "\n";
+  }
+  return text;
+}
+
+std::string const history_columns =
+    "SELECT installed_rank, version, description, type, script, checksum, execution_time, success FROM "
+    "flyway_schema_history ORDER BY installed_rank";
+
+TEST_F(EngineTest, BaselineOnAnExistingDatabaseThenMigrateAppliesOnlyLaterVersions) {
+  // A database built before migrations were tracked: V1 and V2 are already in it.
+  query("CREATE TABLE legacy (id int); CREATE TABLE legacy_two (id int)");
+  files_.write("V1__legacy.sql", "CREATE TABLE legacy (id int);\n");
+  files_.write("V2__legacy_two.sql", "CREATE TABLE legacy_two (id int);\n");
+  files_.write("V3__new.sql", "CREATE TABLE new_table (id int);\n");
+  config_.baseline_version = "2";
+
+  auto const result = engine().baseline();
+  EXPECT_TRUE(result.created_history_table);
+  EXPECT_FALSE(result.already_baselined);
+  EXPECT_EQ(result.history_table, "\"public\".\"flyway_schema_history\"");
+  EXPECT_EQ(history_rows(query(history_columns)),
+            "1|2|<< Flyway Baseline >>|BASELINE|<< Flyway Baseline >>|NULL|0|t|\n");
+  EXPECT_EQ(text("SELECT installed_by FROM flyway_schema_history"), "berth");
+  EXPECT_EQ(states(engine().info()),
+            (std::vector<std::string>{"2 << Flyway Baseline >> Baseline", "1 legacy Below Baseline", "3 new Pending"}));
+
+  auto const migrated = engine().migrate();
+  ASSERT_EQ(migrated.executed.size(), 1u);
+  EXPECT_EQ(migrated.executed[0].script, "V3__new.sql");
+  EXPECT_EQ(text("SELECT string_agg(version || ' ' || type, ',' ORDER BY installed_rank) FROM flyway_schema_history"),
+            "2 BASELINE,3 SQL");
+  engine().validate();
+
+  // The same baseline again changes nothing; a different one is refused with Flyway's message.
+  EXPECT_TRUE(engine().baseline().already_baselined);
+  config_.baseline_version = "3";
+  EXPECT_EQ(error_of([&] { engine().baseline(); }),
+            "Unable to baseline schema history table \"public\".\"flyway_schema_history\" with (3,<< Flyway Baseline "
+            ">>) as it has already been initialized with (2,<< Flyway Baseline >>)\nHINT: the database is baselined "
+            "already; run info to see its history.");
+}
+
+TEST_F(EngineTest, BaselineIsRefusedOnAMigratedDatabase) {
+  files_.write("V1__init.sql", "CREATE TABLE t (id int);\n");
+  engine().migrate();
+  auto const error = error_of([&] { engine().baseline(); });
+  EXPECT_EQ(error.substr(0, error.find('\n')), already_contains_migrations);
+  EXPECT_NE(error.find("\nHINT: "), std::string::npos) << error;
+  EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "1");
+}
+
+TEST_F(EngineTest, BaselineOnMigrateBaselinesANonEmptySchemaFirst) {
+  query("CREATE TABLE legacy (id int)");
+  files_.write("V1__legacy.sql", "CREATE TABLE legacy (id int);\n");
+  files_.write("V2__more.sql", "CREATE TABLE more (id int);\n");
+  config_.baseline_on_migrate = true;
+  config_.baseline_description = "before berth";
+  auto const result = engine().migrate();
+  EXPECT_EQ(result.baselined_version, "1");
+  ASSERT_EQ(result.executed.size(), 1u);
+  EXPECT_EQ(result.executed[0].script, "V2__more.sql");
+  EXPECT_EQ(text("SELECT string_agg(version || ' ' || type || ' ' || description || ' ' || script, ',' ORDER BY "
+                 "installed_rank) FROM flyway_schema_history"),
+            "1 BASELINE before berth before berth,2 SQL more V2__more.sql");
+}
+
+TEST_F(EngineTest, RepairRemovesAFailedMigrationSoMigrateCanRetry) {
+  files_.write("V1__init.sql", "CREATE TABLE t (id int);\n");
+  // Non-transactional, so its failure is recorded with success = false (§6).
+  files_.write("V2__index.sql", "CREATE INDEX CONCURRENTLY t_missing_idx ON t (missing_column);\n");
+  EXPECT_NE(error_of([&] { engine().migrate(); }).find("Migration V2__index.sql failed"), std::string::npos);
+  EXPECT_EQ(text("SELECT string_agg(version || ' ' || success, ',' ORDER BY installed_rank) FROM "
+                 "flyway_schema_history"),
+            "1 true,2 false");
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "Validate failed: Migrations have failed validation\n"
+            "Detected failed migration to version 2 (index).\n"
+            "Please remove any half-completed changes then run repair to fix the schema history.");
+
+  files_.write("V2__index.sql", "CREATE INDEX CONCURRENTLY t_id_idx ON t (id);\n");
+  auto const repaired = engine().repair();
+  ASSERT_EQ(repaired.removed_failed.size(), 1u);
+  EXPECT_EQ(repaired.removed_failed[0].version->to_string(), "2");
+  EXPECT_EQ(repaired.removed_failed[0].description, "index");
+  EXPECT_TRUE(repaired.marked_deleted.empty());
+  EXPECT_TRUE(repaired.aligned.empty());
+
+  ASSERT_EQ(engine().migrate().executed.size(), 1u);
+  engine().validate();
+  EXPECT_EQ(text("SELECT to_regclass('t_id_idx')"), "t_id_idx");
+  EXPECT_TRUE(engine().repair().removed_failed.empty());  // nothing left to repair
+}
+
+TEST_F(EngineTest, RepairRealignsEditedFilesAndMarksRemovedOnesDeleted) {
+  files_.write("V1__one.sql", "CREATE TABLE one (id int);\n");
+  files_.write("V2__two.sql", "CREATE TABLE two (id int);\n");
+  files_.write("V3__three.sql", "CREATE TABLE three (id int);\n");
+  engine().migrate();
+  files_.write("V2__two.sql", "CREATE TABLE two (id bigint);\n");  // edited after it ran
+  fs::rename(files_.path() / "V3__three.sql", files_.path() / "V3__third_table.sql");
+  fs::remove(files_.path() / "V1__one.sql");
+  auto const invalid = error_of([&] { engine().validate(); });
+  EXPECT_NE(invalid.find("Detected applied migration not resolved locally: 1."), std::string::npos) << invalid;
+  EXPECT_NE(invalid.find("Migration checksum mismatch for migration version 2"), std::string::npos) << invalid;
+  EXPECT_NE(invalid.find("Migration description mismatch for migration version 3"), std::string::npos) << invalid;
+
+  auto const result = engine().repair();
+  EXPECT_TRUE(result.removed_failed.empty());
+  ASSERT_EQ(result.marked_deleted.size(), 1u);
+  EXPECT_EQ(result.marked_deleted[0].script, "V1__one.sql");
+  ASSERT_EQ(result.aligned.size(), 2u);
+  EXPECT_EQ(result.aligned[0].version->to_string(), "2");
+  EXPECT_EQ(result.aligned[1].version->to_string(), "3");
+  engine().validate();
+  EXPECT_TRUE(engine().migrate().executed.empty());
+
+  auto const sum = [&](std::string const& script) { return std::to_string(checksum(script)); };
+  EXPECT_EQ(history_rows(query(history_columns + " OFFSET 1")),
+            "2|2|two|SQL|V2__two.sql|" + sum("V2__two.sql") + "|" +
+                text("SELECT execution_time FROM flyway_schema_history WHERE installed_rank = 2") + "|t|\n" +
+                "3|3|third table|SQL|V3__three.sql|" + sum("V3__third_table.sql") + "|" +
+                text("SELECT execution_time FROM flyway_schema_history WHERE installed_rank = 3") + "|t|\n" +
+                "4|1|one|DELETE|V1__one.sql|" +
+                text("SELECT checksum FROM flyway_schema_history WHERE installed_rank = 1") + "|0|t|\n");
+  EXPECT_EQ(states(engine().info()),
+            (std::vector<std::string>{"1 one Deleted", "2 two Success", "3 third table Success", "1 one Success"}));
+  // Repairing again finds nothing to do.
+  auto const again = engine().repair();
+  EXPECT_TRUE(again.marked_deleted.empty() && again.aligned.empty() && again.removed_failed.empty());
+}
+
+TEST_F(EngineTest, RepairRewritesARawRepeatableChecksumToTheReplacedOne) {
+  files_.write("R__view.sql", "CREATE OR REPLACE VIEW ${name} AS SELECT 1 AS one;\n");
+  config_.placeholders["name"] = "the_view";
+  engine().migrate();
+  // Flyway before 6.3 stored the checksum of the raw text; it still matches (§4), repair updates it.
+  auto const raw = checksum_of("CREATE OR REPLACE VIEW ${name} AS SELECT 1 AS one;", "R__view.sql");
+  query("UPDATE flyway_schema_history SET checksum = " + std::to_string(raw));
+  EXPECT_EQ(states(engine().info()), (std::vector<std::string>{"R view Success"}));
+  auto const result = engine().repair();
+  ASSERT_EQ(result.aligned.size(), 1u);
+  EXPECT_FALSE(result.aligned[0].version);
+  EXPECT_EQ(text("SELECT checksum FROM flyway_schema_history"), std::to_string(checksum("R__view.sql")));
+  EXPECT_TRUE(engine().repair().aligned.empty());
+  EXPECT_TRUE(engine().migrate().executed.empty());
+}
+
+TEST_F(EngineTest, CleanIsRefusedUnlessAllowed) {
+  files_.write("V1__init.sql", "CREATE TABLE keep_me (id int);\n");
+  engine().migrate();
+  EXPECT_EQ(error_of([&] { engine().clean({}); }),
+            "Unable to execute clean as it has been disabled with the 'flyway.cleanDisabled' property.\nHINT: clean "
+            "drops every object in the schema; allow it explicitly (berth db clean --allow-clean) only where losing "
+            "all data is intended.");
+  EXPECT_EQ(text("SELECT to_regclass('keep_me')"), "keep_me");
+  EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "1");
+}
+
+TEST_F(EngineTest, CleanDropsEveryObjectInTheSchema) {
+  files_.write("V1__everything.sql",
+               "CREATE EXTENSION citext;\n"
+               "CREATE TYPE mood AS ENUM ('ok', 'sad');\n"
+               "CREATE DOMAIN positive AS int CHECK (VALUE > 0);\n"
+               "CREATE TYPE pair AS (a int, b text);\n"
+               "CREATE TYPE float_range AS RANGE (subtype = float8);\n"
+               "CREATE SEQUENCE standalone_seq;\n"
+               "CREATE TABLE people (id serial PRIMARY KEY, name citext, feeling mood, n positive);\n"
+               "CREATE TABLE pets (id int REFERENCES people (id), p pair);\n"
+               "CREATE TABLE events (at date) PARTITION BY RANGE (at);\n"
+               "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');\n"
+               "CREATE VIEW people_names AS SELECT name FROM people;\n"
+               "CREATE MATERIALIZED VIEW people_count AS SELECT count(*) FROM people;\n"
+               "CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';\n"
+               "CREATE PROCEDURE noop() LANGUAGE sql AS 'SELECT 1';\n"
+               "CREATE AGGREGATE my_sum(int) (sfunc = int4pl, stype = int);\n"
+               "CREATE COLLATION my_c (locale = 'C');\n");
+  engine().migrate();
+  CleanOptions allowed;
+  allowed.allow_clean = true;
+  auto const result = engine().clean(allowed);
+  EXPECT_TRUE(result.schema_existed);
+  EXPECT_FALSE(result.schema_dropped);
+  EXPECT_EQ(result.schema, "\"public\"");
+  EXPECT_GT(result.objects_dropped, 10u);
+
+  auto const ns = std::string("(SELECT oid FROM pg_namespace WHERE nspname = 'public')");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_class WHERE relnamespace = " + ns), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_proc WHERE pronamespace = " + ns), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_type WHERE typnamespace = " + ns), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_collation WHERE collnamespace = " + ns), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_extension WHERE extname = 'citext'"), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM pg_namespace WHERE nspname = 'public'"), "1");  // the schema stays
+
+  // A clean database migrates from scratch again.
+  EXPECT_EQ(engine().migrate().executed.size(), 1u);
+}
+
+TEST_F(EngineTest, CleanDropsASchemaBerthCreated) {
+  config_.default_schema = "app";
+  files_.write("V1__init.sql", "CREATE TABLE in_app (id int);\n");
+  engine().migrate();
+  EXPECT_EQ(text("SELECT type FROM app.flyway_schema_history WHERE installed_rank = 0"), "SCHEMA");
+  CleanOptions allowed;
+  allowed.allow_clean = true;
+  auto const result = engine().clean(allowed);
+  EXPECT_TRUE(result.schema_dropped);
+  EXPECT_EQ(text("SELECT count(*) FROM pg_namespace WHERE nspname = 'app'"), "0");
+  EXPECT_FALSE(engine().clean(allowed).schema_existed);
+}
+
+TEST_F(EngineTest, CopyFromStdinLoadsItsRows) {
+  files_.write("V1__copy.sql",
+               "CREATE TABLE copy_items (id int PRIMARY KEY, name text, note text);\n"
+               "COPY copy_items (id, name, note) FROM STDIN;\n"
+               "1\tplain\t\\N\n"
+               "2\ttab\\there\tback\\\\slash;\n"
+               "\\.\n"
+               "COPY copy_items FROM stdin WITH (FORMAT csv);\n"
+               "3,\"comma, \"\"quoted\"\"\",x\n"
+               "\\.\n"
+               "INSERT INTO copy_items VALUES (4, 'after', NULL);\n");
+  ASSERT_EQ(engine().migrate().executed.size(), 1u);
+  EXPECT_EQ(text("SELECT count(*) FROM copy_items"), "4");
+  EXPECT_EQ(text("SELECT note IS NULL FROM copy_items WHERE id = 1"), "t");
+  EXPECT_EQ(text("SELECT name FROM copy_items WHERE id = 2"), "tab\there");
+  EXPECT_EQ(text("SELECT note FROM copy_items WHERE id = 2"), "back\\slash;");
+  EXPECT_EQ(text("SELECT name FROM copy_items WHERE id = 3"), "comma, \"quoted\"");
+  EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "1");
+}
+
+TEST_F(EngineTest, MalformedCopyDataFailsWithFileAndLine) {
+  files_.write("V1__table.sql", "CREATE TABLE copy_items (id int PRIMARY KEY, name text);\n");
+  files_.write("V2__bad_copy.sql",
+               "INSERT INTO copy_items VALUES (1, 'first');\n"
+               "COPY copy_items (id, name) FROM STDIN;\n"
+               "2\tfine\n"
+               "not_a_number\tbad\n"
+               "\\.\n");
+  auto const error = error_of([&] { engine().migrate(); });
+  EXPECT_NE(error.find("Migration V2__bad_copy.sql failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("SQL State  : 22P02"), std::string::npos) << error;
+  EXPECT_NE(error.find("Location   : V2__bad_copy.sql:4 ("), std::string::npos) << error;
+  EXPECT_NE(error.find("Statement  : COPY copy_items (id, name) FROM STDIN"), std::string::npos) << error;
+  // Rolled back whole, the INSERT before the COPY included, and not recorded.
+  EXPECT_EQ(text("SELECT count(*) FROM copy_items"), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM flyway_schema_history"), "1");
+
+  files_.write("V2__bad_copy.sql", "INSERT INTO copy_items VALUES (1, 'first');\nCOPY copy_items FROM STDIN;\n2\tx\n");
+  EXPECT_EQ(error_of([&] { engine().migrate(); }),
+            "V2__bad_copy.sql:2: COPY ... FROM STDIN data is not terminated by a line \\.");
+  EXPECT_EQ(text("SELECT count(*) FROM copy_items"), "0");
 }
 
 }  // namespace

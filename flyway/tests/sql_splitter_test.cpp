@@ -108,6 +108,7 @@ TEST(SplitStatements, AttachesCopyFromStdinData) {
   ASSERT_EQ(statements.size(), 2u);
   EXPECT_EQ(statements[0].sql, "COPY t (a, b) FROM stdin");
   EXPECT_EQ(statements[0].copy_data, "1\tx;y\n2\t'\\N'\n");
+  EXPECT_EQ(statements[0].copy_data_line, 2);
   EXPECT_EQ(statements[1].sql, "SELECT 1");
   EXPECT_EQ(statements[1].line, 5);
 }
@@ -117,6 +118,8 @@ TEST(SplitStatements, AttachesCopyDataWithCrLfAndEmptyData) {
   ASSERT_EQ(statements.size(), 3u);
   EXPECT_EQ(statements[0].copy_data, "1\r\n");
   EXPECT_EQ(statements[1].copy_data, "");
+  EXPECT_EQ(statements[0].copy_data_line, 2);
+  EXPECT_EQ(statements[1].copy_data_line, 5);
   EXPECT_EQ(statements[1].line, 4);
   EXPECT_EQ(statements[2].line, 6);
 }

@@ -1,4 +1,5 @@
-// `berth db migrate|info|validate --url` against a real PostgreSQL started for the suite.
+// `berth db migrate|info|validate|baseline|repair|clean --url` against a real PostgreSQL started
+// for the suite.
 #include <gtest/gtest.h>
 
 #include "berth/testing/process.hpp"
@@ -84,6 +85,77 @@ TEST_F(DbCli, NeedsAUrlAndAnExistingLocation) {
   EXPECT_TRUE(contains(no_url.output, "--url")) << no_url.output;
   auto no_dir = run({BERTH_BINARY, "db", "info", "--url", "postgresql:///x", "--location", "/nonexistent/dir"});
   EXPECT_EQ(no_dir.exit_code, 2);
+}
+
+TEST_F(DbCli, BaselinesAnExistingDatabaseThenMigratesOnlyLaterVersions) {
+  auto created =
+      run({"/usr/bin/psql", cluster_->connection_string(database_), "-c", "CREATE TABLE cli_legacy (id int)"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  migrations_.write("V1__legacy.sql", "CREATE TABLE cli_legacy (id int);\n");
+  migrations_.write("V2__next.sql", "CREATE TABLE cli_next (id int);\n");
+  EXPECT_EQ(db("migrate").exit_code, 1);  // a non-empty schema needs a baseline first
+
+  auto baselined = db("baseline", {"--version", "1", "--description", "before berth"});
+  ASSERT_EQ(baselined.exit_code, 0) << baselined.output;
+  EXPECT_TRUE(contains(baselined.output,
+                       "Creating Schema History table \"public\".\"flyway_schema_history\" with baseline ...\n"
+                       "Successfully baselined schema with version: 1\n"))
+      << baselined.output;
+  auto migrated = db("migrate");
+  EXPECT_TRUE(contains(migrated.output, "Migrated to version 2 - next")) << migrated.output;
+  EXPECT_TRUE(contains(migrated.output, "Successfully applied 1 migration\n")) << migrated.output;
+  auto info = db("info");
+  EXPECT_TRUE(contains(info.output, "| before berth | BASELINE |")) << info.output;
+  EXPECT_TRUE(contains(info.output, "| Baseline |")) << info.output;
+  EXPECT_FALSE(contains(info.output, "Pending")) << info.output;  // V1 is the baseline itself
+
+  auto again = db("baseline", {"--version", "1", "--description", "before berth"});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "already initialized with (1,before berth). Skipping.")) << again.output;
+  auto refused = db("baseline");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(contains(refused.output, "as it has already been initialized with (1,before berth)")) << refused.output;
+}
+
+TEST_F(DbCli, RepairsAnEditedMigrationSoValidatePasses) {
+  migrations_.write("V1__init.sql", "CREATE TABLE cli_repair (id int);\n");
+  ASSERT_EQ(db("migrate").exit_code, 0);
+  migrations_.write("V1__init.sql", "CREATE TABLE cli_repair (id bigint);\n");
+  EXPECT_EQ(db("validate").exit_code, 1);
+
+  auto repaired = db("repair");
+  ASSERT_EQ(repaired.exit_code, 0) << repaired.output;
+  EXPECT_TRUE(contains(repaired.output, "No failed migration detected.")) << repaired.output;
+  EXPECT_TRUE(contains(repaired.output, "Aligned applied migration with its file: version 1 (init)\n"))
+      << repaired.output;
+  EXPECT_TRUE(contains(repaired.output,
+                       "Successfully repaired schema history table \"public\".\"flyway_schema_history\" (execution "
+                       "time 00:00."))
+      << repaired.output;
+  EXPECT_EQ(db("validate").exit_code, 0);
+}
+
+TEST_F(DbCli, CleanNeedsAllowCleanAndThenDropsEverything) {
+  migrations_.write("V1__init.sql", "CREATE TABLE cli_clean (id int);\nCREATE VIEW cli_clean_view AS SELECT 1;\n");
+  ASSERT_EQ(db("migrate").exit_code, 0);
+
+  auto refused = db("clean");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(contains(refused.output,
+                       "Unable to execute clean as it has been disabled with the 'flyway.cleanDisabled' property.\n"
+                       "HINT: "))
+      << refused.output;
+  EXPECT_TRUE(contains(db("info").output, "Success"));
+
+  auto cleaned = db("clean", {"--allow-clean"});
+  ASSERT_EQ(cleaned.exit_code, 0) << cleaned.output;
+  EXPECT_TRUE(contains(cleaned.output, "Successfully cleaned schema \"public\" (execution time ")) << cleaned.output;
+  auto info = db("info");
+  EXPECT_TRUE(contains(info.output, "Pending")) << info.output;
+  EXPECT_FALSE(contains(info.output, "Success")) << info.output;
+  auto tables = run({"/usr/bin/psql", "-At", cluster_->connection_string(database_), "-c",
+                     "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"});
+  EXPECT_EQ(tables.output, "0\n");
 }
 
 }  // namespace

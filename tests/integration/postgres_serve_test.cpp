@@ -168,12 +168,28 @@ TEST(PostgresServe, MigrateOnStartClosesOnlyTheDatabaseWhoseMigrationsFail) {
   EXPECT_TRUE(contains(berth.process().output(), "nosuchtype")) << berth.process().output();
   EXPECT_TRUE(contains(berth.command({"db", "list"}).output, "closed (migrations failed)"));
 
-  // Fixed and restarted: the database opens again, migrated.
+  // berth db APP works on the declared database with its owner role and folder; a failed migrate
+  // leaves it closed, a successful one opens it.
+  auto const info = berth.command({"db", "info", "good"});
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_TRUE(contains(info.output, "| Success |")) << info.output;
+  EXPECT_NE(berth.command({"db", "migrate", "bad"}).exit_code, 0);
+  EXPECT_NE(psql(app_url(berth, "bad"), "SELECT 1").exit_code, 0);
   migrations.write("bad/V1__broken.sql", "CREATE TABLE fine (id int);\nCREATE TABLE broken (id int);\n");
+  auto const fixed = berth.command({"db", "migrate", "bad"});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.output;
+  EXPECT_EQ(trimmed(psql(app_url(berth, "bad"), "SELECT count(*) FROM broken").output), "0");
+  EXPECT_EQ(trimmed(psql(app_url(berth, "bad"), "SELECT tableowner FROM pg_tables WHERE tablename = 'broken'").output),
+            "bad");
+
+  // The service is not needed: with it stopped, berth db starts the cluster for the command.
   berth.process().send_signal(SIGTERM);
   ASSERT_EQ(berth.process().wait_exit(60s), 0);
-  berth.start();
-  EXPECT_EQ(trimmed(psql(app_url(berth, "bad"), "SELECT count(*) FROM broken").output), "0");
+  auto const offline = berth.command({"db", "validate", "good"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.output;
+  auto const no_folder = berth.command({"db", "info", "undeclared"});
+  EXPECT_EQ(no_folder.exit_code, 1);
+  EXPECT_TRUE(contains(no_folder.output, "database undeclared has no migrations folder")) << no_folder.output;
 }
 
 TEST(PostgresServe, AnUnknownExtensionStopsTheStartAndCreatesNoDatabase) {

@@ -1,7 +1,7 @@
-// Flyway's migrate, info and validate against one PostgreSQL database, given only a libpq
-// connection string: berth's own cluster or any PostgreSQL URL. The history table, its contents,
-// the advisory lock and the messages are Flyway's (flyway-compat.md §6–9), so Flyway and berth
-// can take turns on the same database. Not here: baseline, repair, clean.
+// Flyway's migrate, info, validate, baseline, repair and clean against one PostgreSQL database,
+// given only a libpq connection string: berth's own cluster or any PostgreSQL URL. The history
+// table, its contents, the advisory lock and the messages are Flyway's (flyway-compat.md §6–10),
+// so Flyway and berth can take turns on the same database. Not here: undo, baseline (B) migrations.
 #pragma once
 
 #include <chrono>
@@ -33,7 +33,45 @@ struct ExecutedMigration {
 
 struct MigrateResult {
   bool created_history_table = false;
-  std::vector<ExecutedMigration> executed;  ///< in the order they ran
+  std::optional<std::string> baselined_version;  ///< set when baselineOnMigrate baselined the schema
+  std::vector<ExecutedMigration> executed;       ///< in the order they ran
+};
+
+struct BaselineResult {
+  std::string history_table;  ///< quoted, e.g. `"public"."flyway_schema_history"`
+  bool created_history_table = false;
+  bool already_baselined = false;  ///< the same baseline row was there: nothing changed
+  std::string version;             ///< the baseline row's version
+  std::string description;         ///< the baseline row's description
+};
+
+/// A history row repair() changed, named as Flyway's RepairResult names it.
+struct RepairedMigration {
+  std::optional<MigrationVersion> version;  ///< empty for repeatables
+  std::string description;
+  std::string script;
+};
+
+struct RepairResult {
+  std::string history_table;                      ///< quoted, e.g. `"public"."flyway_schema_history"`
+  bool history_table_exists = true;               ///< false: nothing to repair
+  std::vector<RepairedMigration> removed_failed;  ///< rows with success = false, deleted
+  std::vector<RepairedMigration> marked_deleted;  ///< missing migrations, given a DELETE row
+  std::vector<RepairedMigration> aligned;         ///< rows whose checksum, description or type now match their file
+  int execution_time_ms = 0;
+};
+
+struct CleanOptions {
+  /// Flyway's `cleanDisabled=false`. Without it clean refuses, as Flyway does by default.
+  bool allow_clean = false;
+};
+
+struct CleanResult {
+  std::string schema;               ///< quoted, e.g. `"public"`
+  bool schema_existed = true;       ///< false: there was nothing to clean
+  bool schema_dropped = false;      ///< berth/Flyway created the schema (SCHEMA row), so it was dropped whole
+  std::size_t objects_dropped = 0;  ///< objects dropped one by one when the schema itself stays
+  int execution_time_ms = 0;
 };
 
 class Engine {
@@ -61,6 +99,28 @@ public:
   /// pending migrations included. Takes no lock.
   void validate(MigrateOptions const& options = {});
 
+  /// Flyway's baseline (§10) with Config::baseline_version and baseline_description: creates the
+  /// history table holding only the BASELINE row, or adds that row to a table with no applied
+  /// migrations. Files at or below that version then show as "Below Baseline"/"Ignored
+  /// (Baseline)" and migrate skips them. Throws MigrationError with Flyway's message when the
+  /// table already holds migrations or another baseline, berth::Error like migrate(). Takes the
+  /// advisory lock.
+  BaselineResult baseline();
+
+  /// Flyway's repair (§10), in one transaction under the advisory lock: deletes failed rows,
+  /// marks applied migrations whose file is gone (Missing) as deleted with a DELETE row, and
+  /// realigns checksum, description and type of applied versioned migrations with their files
+  /// (repeatables: only a raw-text checksum becomes the placeholder-replaced one). A missing
+  /// history table is nothing to repair. Throws like migrate().
+  RepairResult repair();
+
+  /// Flyway's clean (§10): drops every object in the default schema (the history table too), or
+  /// the schema itself when the history table says berth/Flyway created it. Throws
+  /// MigrationError "Unable to execute clean as it has been disabled with the
+  /// 'flyway.cleanDisabled' property." unless `options.allow_clean`. One transaction, under the
+  /// advisory lock.
+  CleanResult clean(CleanOptions const& options);
+
 private:
   std::string connection_string_;
   Config config_;
@@ -71,5 +131,8 @@ private:
 /// (`"public"."flyway_schema_history"` → 77433833903597): 0x466C79776179 plus Java's
 /// String.hashCode() of the name. Thread-safe (pure).
 std::int64_t advisory_lock_key(std::string_view quoted_table);
+
+/// Flyway's TimeFormat: `mm:ss.SSSs`, e.g. 12 ms → "00:00.012s". Thread-safe (pure).
+std::string format_execution_time(int milliseconds);
 
 }  // namespace berth::flyway

@@ -6,7 +6,8 @@
 
 namespace berth::flyway {
 
-/// A migration cannot be resolved, read, checksummed, parsed or prepared.
+/// A migration cannot be resolved, read, checksummed, parsed, prepared or applied, or a command
+/// (baseline, clean) refuses to run on this database.
 class MigrationError : public berth::Error {
 public:
   using berth::Error::Error;

@@ -16,6 +16,7 @@ struct Statement {
   std::string sql;                       ///< from its first token up to, excluding, the terminating `;`
   int line = 0;                          ///< 1-based line of the first token, for "script:line" messages
   std::optional<std::string> copy_data;  ///< for COPY ... FROM STDIN: the data lines, without the `\.` line
+  int copy_data_line = 0;                ///< 1-based line of the first data line (COPY ... FROM STDIN only)
 };
 
 /// Splits `script` (already placeholder-replaced; a leading BOM is dropped) into statements:
