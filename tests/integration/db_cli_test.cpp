@@ -79,6 +79,37 @@ TEST_F(DbCli, ReportsAFailingMigrationWithFileAndLine) {
   EXPECT_TRUE(contains(result.output, "cli_missing")) << result.output;
 }
 
+// Two deploys at once: the advisory lock serialises them, each migration runs once, and a
+// CREATE INDEX CONCURRENTLY (which waits for every other transaction) does not deadlock against
+// the waiting migrator (Flyway's flyway/flyway#1654).
+TEST_F(DbCli, TwoMigrateProcessesAtOnceApplyEachMigrationOnceWithoutDeadlock) {
+  migrations_.write("V1__table.sql",
+                    "CREATE TABLE cli_events (id int, at timestamptz);\n"
+                    "INSERT INTO cli_events SELECT n, now() FROM generate_series(1, 20000) n;\n");
+  migrations_.write("V2__index.sql", "CREATE INDEX CONCURRENTLY cli_events_at ON cli_events (at);\n");
+  migrations_.write("V3__more.sql", "SELECT pg_sleep(0.2);\nALTER TABLE cli_events ADD COLUMN note text;\n");
+  TempDir logs;
+  std::vector<std::string> argv = {
+      BERTH_BINARY, "--config", "/dev/null", "db", "migrate", "--location", migrations_.path().string()};
+  std::vector<std::string> env = {"BERTH_DB_URL=" + cluster_->connection_string(database_)};
+  Process first(argv, logs.path() / "first.log", std::nullopt, env);
+  Process second(argv, logs.path() / "second.log", std::nullopt, env);
+
+  auto const first_code = first.wait_exit(std::chrono::seconds(60));
+  auto const second_code = second.wait_exit(std::chrono::seconds(60));
+
+  ASSERT_TRUE(first_code && second_code) << "a migrator hung:\n" << first.output() << "\n" << second.output();
+  EXPECT_EQ(*first_code, 0) << first.output();
+  EXPECT_EQ(*second_code, 0) << second.output();
+  auto const counts = run({"/usr/bin/psql", cluster_->connection_string(database_), "-XAtc",
+                           "SELECT count(*) || ' ' || count(DISTINCT version) FROM flyway_schema_history"});
+  EXPECT_EQ(counts.output, "3 3\n");
+  EXPECT_TRUE(contains(first.output() + second.output(), "Successfully applied 3 migrations"))
+      << first.output() << second.output();
+  EXPECT_TRUE(contains(first.output() + second.output(), "Successfully applied 0 migrations"))
+      << first.output() << second.output();
+}
+
 TEST_F(DbCli, NeedsAUrlAndAnExistingLocation) {
   auto no_url = run({BERTH_BINARY, "db", "info", "--location", migrations_.path().string()});
   EXPECT_EQ(no_url.exit_code, 2);
