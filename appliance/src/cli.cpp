@@ -15,6 +15,7 @@
 #include "logging.hpp"
 #include "registry_commands.hpp"
 #include "serve.hpp"
+#include "tls_commands.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -74,6 +75,11 @@ int run_cli(int argc, char** argv) {
   auto* fsck_command = registry_command->add_subcommand(
       "fsck", "rehash every blob and check every manifest's references; exit 1 if anything is damaged");
 
+  auto* tls_command = app.add_subcommand("tls", "TLS of the front door");
+  tls_command->require_subcommand(1);
+  auto* tls_ca_command = tls_command->add_subcommand(
+      "ca", "print berth's CA certificate and how to make docker, podman, skopeo and this system trust it");
+
   auto* db_command = app.add_subcommand("db", "Flyway-compatible migrations of a PostgreSQL database");
   db_command->require_subcommand(1);
   DbTarget db_target;
@@ -121,6 +127,7 @@ int run_cli(int argc, char** argv) {
     if (db_commands[2]->parsed()) return db_validate(load(global), db_target, std::cout);
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
+    if (tls_ca_command->parsed()) return tls_ca(load(global), std::cout);
 
     if (serve_command->parsed()) {
       auto config = load(global);

@@ -15,10 +15,12 @@
 
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
+#include "berth/proxy/https_redirect.hpp"
 #include "berth/proxy/server.hpp"
 #include "berth/registry/api.hpp"
 #include "berth/registry/storage.hpp"
 #include "systemd_notify.hpp"
+#include "tls_commands.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -110,8 +112,23 @@ int serve(Config const& config) {
   add_health_route(router);
   registry::add_routes(router, registry_storage);
 
+  // TLS: the operator's certificate, or one from berth's own CA (made on first start, renewed
+  // before it expires). A plain listener beside it answers health checks and sends the rest to https.
+  auto server_config = config.server;
+  if (server_config.tls.enabled) server_config.tls = prepare_tls(config);
+  if (config.http_redirect && !server_config.tls.enabled)
+    throw Error(
+        "server.http_redirect_listen redirects to https, but server.tls.enabled is false\nHINT: enable TLS "
+        "or remove server.http_redirect_listen");
+
   // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.
-  proxy::Server server(config.server, std::move(router));
+  proxy::Server server(server_config, std::move(router));
+  if (config.http_redirect) {
+    proxy::Router redirect_router;
+    add_health_route(redirect_router);
+    redirect_router.add_prefix("/", proxy::https_redirect(server.local_port()));
+    server.add_plain_listener(config.http_redirect->host, config.http_redirect->port, std::move(redirect_router));
+  }
   server.stop_on_signals();
   server.on_stopping([] { notify_systemd("STOPPING=1"); });
   notify_systemd("READY=1\nSTATUS=serving on " + server.local_address());

@@ -2,9 +2,11 @@
 // only place that knows YAML; every module receives its own plain config struct from here.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "berth/backup/config.hpp"
 #include "berth/core/error.hpp"
@@ -22,6 +24,12 @@ public:
   using Error::Error;
 };
 
+/// HOST:PORT of an extra listener.
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
 /// The whole configuration, with defaults that are the development defaults (data under
 /// ./var, plain HTTP on 127.0.0.1:5000). The packaged /etc/berth/berth.yaml sets production
 /// values explicitly.
@@ -31,6 +39,9 @@ struct Config {
   std::filesystem::path primary = "var";        ///< primary volume
   std::filesystem::path backup = "var/backup";  ///< backup volume
   proxy::ServerConfig server;
+  std::filesystem::path tls_dir;               ///< berth's own CA and certificate; derived when empty
+  std::vector<std::string> tls_hostnames;      ///< names for that certificate; empty: host name, localhost, loopback
+  std::optional<ListenAddress> http_redirect;  ///< plain-HTTP listener redirecting to https
   registry::Config registry;
   postgres::Config postgres;
   flyway::Config flyway;
@@ -51,7 +62,8 @@ Config load_config(std::filesystem::path const& file);
 void set_option(Config& config, std::string const& key, std::string const& value, std::string const& origin);
 
 /// Recomputes the module paths (registry root, PostgreSQL data and socket directories, backup
-/// volume) from `primary` and `backup`, e.g. after a command-line override.
+/// volume) from `primary` and `backup`, e.g. after a command-line override, and sets `tls_dir`
+/// when it is unset (next to the config file, else on the primary volume).
 void derive_paths(Config& config);
 
 /// Which file to read: `explicit_path` (--config), else $BERTH_CONFIG, else ./berth.dev.yaml,
