@@ -99,23 +99,27 @@ for server in "${servers[@]}"; do
 done
 
 # --- GETs under wrk, keep-alive -------------------------------------------------------------
-declare -A rps p50 p99
-load() {  # key url
-  local out errors
+declare -A rps p50 p99 cpu_us
+load() {  # key url server_pid: also server CPU microseconds per request
+  local out errors c0 c1 requests
+  c0=$(cpu_ticks "$3")
   out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$2")
+  c1=$(cpu_ticks "$3")
   errors=$(awk '/Non-2xx or 3xx responses|Socket errors/' <<<"$out")
   [ -z "$errors" ] || { echo "$1: $errors" >&2; exit 1; }
   rps[$1]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50[$1]=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99[$1]=$(awk '$1=="99%" {print $2}' <<<"$out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu_us[$1]=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.1f", (b - a) / hz / n * 1e6 }')
 }
 for server in "${servers[@]}"; do
   base=${scheme[$server]}://127.0.0.1:${port[$server]}/v2
   got=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "$base/api/blob/blobs/$blob_digest")
   [ "$got" = "200 $blob_bytes" ] || { echo "$server: blob GET got '$got', want '200 $blob_bytes'" >&2; exit 1; }
   echo "$server: wrk ..." >&2
-  load "$server:base" "$base/"
-  load "$server:blob" "$base/api/blob/blobs/$blob_digest"
+  load "$server:base" "$base/" "${pid[$server]}"
+  load "$server:blob" "$base/api/blob/blobs/$blob_digest" "${pid[$server]}"
 done
 
 # --- Report ---------------------------------------------------------------------------------
@@ -129,12 +133,15 @@ for op in push pull; do
 done
 printf '\nGET under wrk -t2 -c%s -d%ss, keep-alive: base = GET /v2/, blob = %s bytes\n' \
   "$connections" "$seconds" "$blob_bytes"
-printf '%-8s %12s %12s %10s %10s %10s %10s %16s\n' target 'http req/s' 'https req/s' 'http p50' 'https p50' \
-  'http p99' 'https p99' 'https/http req/s'
+printf '(wrk shares the CPUs and does its own TLS; server CPU per request isolates berth'"'"'s cost)\n'
+printf '%-6s %11s %11s %9s %9s %9s %9s %10s %10s %9s %9s\n' target 'http req/s' 'https req/s' 'http p50' \
+  'https p50' 'http p99' 'https p99' 'http us/req' 'https us/req' 'req/s' 'us/req'
 for target in base blob; do
-  printf '%-8s %12s %12s %10s %10s %10s %10s %16s\n' "$target" "${rps[http:$target]}" "${rps[https:$target]}" \
-    "${p50[http:$target]}" "${p50[https:$target]}" "${p99[http:$target]}" "${p99[https:$target]}" \
-    "$(ratio "${rps[https:$target]}" "${rps[http:$target]}")"
+  printf '%-6s %11s %11s %9s %9s %9s %9s %10s %10s %9s %9s\n' "$target" "${rps[http:$target]}" \
+    "${rps[https:$target]}" "${p50[http:$target]}" "${p50[https:$target]}" "${p99[http:$target]}" \
+    "${p99[https:$target]}" "${cpu_us[http:$target]}" "${cpu_us[https:$target]}" \
+    "$(ratio "${rps[https:$target]}" "${rps[http:$target]}")" "$(ratio "${cpu_us[https:$target]}" "${cpu_us[http:$target]}")"
 done
+printf 'last two columns: https/http\n' 
 printf '\n%-8s %14s\n' server 'peak RSS KiB'
 for server in "${servers[@]}"; do printf '%-8s %14s\n' "$server" "$(status_kib "${pid[$server]}" VmHWM)"; done
