@@ -129,6 +129,16 @@ int serve(Config const& config) {
     redirect_router.add_prefix("/", proxy::https_redirect(server.local_port()));
     server.add_plain_listener(config.http_redirect->host, config.http_redirect->port, std::move(redirect_router));
   }
+  if (server_config.tls.enabled) {
+    // SIGHUP serves a renewed certificate (or re-issues berth's own) without a restart.
+    server.on_sighup([&server, &config, log] {
+      try {
+        server.reload_tls(prepare_tls(config));
+      } catch (std::exception const& error) {
+        log->error("tls reload failed, keeping the current certificate error=\"{}\"", error.what());
+      }
+    });
+  }
   server.stop_on_signals();
   server.on_stopping([] { notify_systemd("STOPPING=1"); });
   notify_systemd("READY=1\nSTATUS=serving on " + server.local_address());

@@ -90,9 +90,11 @@ struct ConnectionBase {
 template <class Stream>
 struct Connection final : ConnectionBase {
   explicit Connection(tcp::socket s) : ConnectionBase(s.get_executor()), stream(std::move(s)) {}
-  Connection(tcp::socket s, ssl::context& context) : ConnectionBase(s.get_executor()), stream(std::move(s), context) {}
+  Connection(tcp::socket s, std::shared_ptr<ssl::context> tls)
+      : ConnectionBase(s.get_executor()), context(std::move(tls)), stream(std::move(s), *context) {}
   tcp::socket& socket() override { return beast::get_lowest_layer(stream); }
 
+  std::shared_ptr<ssl::context> context;  // TLS: kept alive by its connections across a reload
   Stream stream;
 };
 
@@ -233,12 +235,15 @@ struct Server::State {
   };
 
   ServerConfig config;
-  std::optional<ssl::context> tls_context;
+  std::mutex tls_mutex;
+  std::shared_ptr<ssl::context> tls_context;  // replaced by reload_tls(); guarded by tls_mutex
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<std::size_t> next_worker{0};
   std::optional<net::strand<net::io_context::executor_type>> control;  // acceptors, signals, shutdown
   std::vector<std::unique_ptr<Listener>> listeners;
   std::optional<net::signal_set> signals;
+  std::optional<net::signal_set> reload_signals;
+  std::function<void()> on_reload;
   std::optional<net::steady_timer> grace_timer;
   std::function<void()> on_stopping;
   std::atomic<bool> stopping{false};
@@ -597,10 +602,15 @@ net::awaitable<void> accept_loop(Server::State& state, Server::State::Listener& 
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    if (listener.tls)
+    if (listener.tls) {
+      std::shared_ptr<ssl::context> context;
+      {
+        std::lock_guard lock(state.tls_mutex);
+        context = state.tls_context;
+      }
       start_connection(state, listener.router, worker.ioc,
-                       std::make_shared<Connection<TlsStream>>(std::move(socket), *state.tls_context));
-    else
+                       std::make_shared<Connection<TlsStream>>(std::move(socket), std::move(context)));
+    } else
       start_connection(state, listener.router, worker.ioc,
                        std::make_shared<Connection<tcp::socket>>(std::move(socket)));
   }
@@ -617,6 +627,17 @@ net::awaitable<void> watch_signals(Server::State& state) {
       state.log->warn("second signal {}: closing all connections now", signal_number);
       state.close_connections(false);
     }
+  }
+}
+
+// SIGHUP: the callback reloads what it reloads (the certificate); a failure is logged there.
+net::awaitable<void> watch_reload_signal(Server::State& state) {
+  while (!state.stopped) {
+    beast::error_code ec;
+    co_await state.reload_signals->async_wait(net::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    state.log->info("reload requested signal=SIGHUP");
+    state.on_reload();
   }
 }
 
@@ -647,6 +668,7 @@ void Server::State::finish_stop() {
   stopped = true;
   grace_timer->cancel();
   if (signals) signals->cancel();
+  if (reload_signals) reload_signals->cancel();
   for (auto& worker : workers) worker->keep_running.reset();  // let each thread run out of work
 }
 
@@ -707,7 +729,7 @@ Server::State::Listener& Server::State::listen(std::string const& host, std::uin
 Server::Server(ServerConfig config, Router router) : state_(std::make_unique<State>(std::move(config))) {
   auto& state = *state_;
   // Certificate problems are start-up errors, before the port is taken.
-  if (state.config.tls.enabled) state.tls_context.emplace(make_tls_context(state.config.tls));
+  if (state.config.tls.enabled) state.tls_context = std::make_shared<ssl::context>(make_tls_context(state.config.tls));
   auto& listener = state.listen(state.config.host, state.config.port, std::move(router));
   listener.tls = state.config.tls.enabled;
   state.port = listener.acceptor.local_endpoint().port();
@@ -725,6 +747,21 @@ std::string Server::local_address() const {
 
 std::uint16_t Server::local_port() const {
   return state_->port;
+}
+
+void Server::reload_tls(TlsConfig const& tls) {
+  if (!state_->tls_context) throw Error("cannot reload the TLS certificate: this server does not serve TLS");
+  auto fresh = std::make_shared<ssl::context>(make_tls_context(tls));
+  {
+    std::lock_guard lock(state_->tls_mutex);
+    state_->tls_context = std::move(fresh);
+  }
+  state_->log->info("tls certificate loaded certificate={} key={}", tls.cert_chain.string(), tls.private_key.string());
+}
+
+void Server::on_sighup(std::function<void()> callback) {
+  state_->on_reload = std::move(callback);
+  state_->reload_signals.emplace(*state_->control, SIGHUP);
 }
 
 void Server::stop_on_signals() {
@@ -757,6 +794,7 @@ void Server::run() {
   for (auto& worker : state.workers) worker->keep_running.emplace(worker->ioc.get_executor());
   for (auto& listener : state.listeners) net::co_spawn(*state.control, accept_loop(state, *listener), log_failure);
   if (state.signals) net::co_spawn(*state.control, watch_signals(state), log_failure);
+  if (state.reload_signals) net::co_spawn(*state.control, watch_reload_signal(state), log_failure);
   auto const& main = *state.listeners.front();
   state.log->info("listening address={} threads={} tls={}", main.address, state.workers.size(),
                   main.tls ? "on" : "off");

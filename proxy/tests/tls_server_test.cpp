@@ -263,6 +263,23 @@ TEST_F(TlsServer, RedirectListenerSends308ToHttpsAndServesHealth) {
   EXPECT_EQ(followed.output, "{\"hello\":\"followed\"}");
 }
 
+TEST_F(TlsServer, ReloadServesTheNewCertificateToNewConnections) {
+  start(tls_config());
+  auto other = ensure_local_tls(dir_.path() / "other-ca", {"127.0.0.1"});
+  auto with_ca = [&](fs::path const& ca) {
+    return run({"/usr/bin/curl", "-sS", "--max-time", "30", "--cacert", ca.string(), url("/hello?x")});
+  };
+  ASSERT_EQ(with_ca(material_.ca_cert).exit_code, 0);
+
+  server_->reload_tls({true, other.server_cert, other.server_key});
+  EXPECT_EQ(with_ca(other.ca_cert).output, "{\"hello\":\"x\"}");
+  EXPECT_NE(with_ca(material_.ca_cert).exit_code, 0);
+
+  // Unusable files: an error, and the current certificate stays.
+  EXPECT_THROW(server_->reload_tls({true, dir_.path() / "missing.crt", other.server_key}), Error);
+  EXPECT_EQ(with_ca(other.ca_cert).output, "{\"hello\":\"x\"}");
+}
+
 TEST_F(TlsServer, UnusableCertificateFilesAreClearErrors) {
   auto expect_error = [](ServerConfig const& config, std::string const& start) {
     try {

@@ -137,6 +137,22 @@ TEST_F(Tls, RedirectListenerAnswersHealthAndSendsTheRestToHttps) {
   EXPECT_NE(followed.output.find("HTTP/1.1 200"), std::string::npos) << followed.output;
 }
 
+TEST_F(Tls, SighupReissuesAndServesTheCertificate) {
+  auto server_cert = tls_dir() / "server.crt";
+  auto before = read_file(server_cert);
+  fs::remove(server_cert);
+  fs::remove(tls_dir() / "server.key");
+  berth_.process().send_signal(SIGHUP);
+  ASSERT_TRUE(berth_.process().wait_for_output("tls certificate loaded", 10s)) << berth_.process().output();
+  auto after = read_file(server_cert);
+  ASSERT_FALSE(after.empty());
+  EXPECT_NE(after, before);
+  auto shown = run({"/usr/bin/openssl", "s_client", "-connect", base(), "-CAfile", ca().string()});
+  ASSERT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find(after), std::string::npos) << shown.output;
+  EXPECT_TRUE(berth_.process().running());
+}
+
 TEST_F(Tls, TlsCaPrintsTheCaAndHowToTrustIt) {
   auto printed = berth_.command({"tls", "ca"});
   ASSERT_EQ(printed.exit_code, 0) << printed.output;

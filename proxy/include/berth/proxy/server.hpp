@@ -35,6 +35,16 @@ public:
   /// the bound "host:port". Throws berth::Error naming the address if it cannot listen.
   std::string add_plain_listener(std::string const& host, std::uint16_t port, Router router);
 
+  /// Loads `tls` (as the constructor does config.tls) for connections accepted from now on;
+  /// open connections keep the certificate they began with. Throws berth::Error, and keeps the
+  /// current certificate, when the files are unusable or the server does not serve TLS.
+  /// Blocking file I/O. Thread-safe.
+  void reload_tls(TlsConfig const& tls);
+
+  /// Calls `callback` on every SIGHUP while the server runs (e.g. to reload_tls() a renewed
+  /// certificate). It runs on the server's control executor and must not throw. Call before run().
+  void on_sighup(std::function<void()> callback);
+
   /// Stop gracefully on SIGTERM and SIGINT. Call before run().
   void stop_on_signals();
 
