@@ -17,6 +17,7 @@
 #include "logging.hpp"
 #include "registry_commands.hpp"
 #include "serve.hpp"
+#include "tls_commands.hpp"
 #include "user_commands.hpp"
 
 namespace berth::appliance {
@@ -76,6 +77,11 @@ int run_cli(int argc, char** argv) {
   ls_command->add_option("NAMESPACE", ls_prefix, "only repositories under this namespace or repository (e.g. api)");
   auto* fsck_command = registry_command->add_subcommand(
       "fsck", "rehash every blob and check every manifest's references; exit 1 if anything is damaged");
+
+  auto* tls_command = app.add_subcommand("tls", "TLS of the front door");
+  tls_command->require_subcommand(1);
+  auto* tls_ca_command = tls_command->add_subcommand(
+      "ca", "print berth's CA certificate and how to make docker, podman, skopeo and this system trust it");
 
   auto* db_command = app.add_subcommand("db", "Flyway-compatible migrations of a PostgreSQL database");
   db_command->require_subcommand(1);
@@ -226,6 +232,7 @@ int run_cli(int argc, char** argv) {
     if (user_passwd_command->parsed()) return user_passwd(load(global), user_name, password_input, std::cout);
     if (user_del_command->parsed()) return user_del(load(global), user_name, std::cout);
     if (user_list_command->parsed()) return user_list(load(global), std::cout);
+    if (tls_ca_command->parsed()) return tls_ca(load(global), std::cout);
 
     if (serve_command->parsed()) {
       auto config = load(global);

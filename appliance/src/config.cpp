@@ -54,6 +54,7 @@ enum class Kind {
   word,      // a name of letters, digits, _ and - (an OS user), or empty
   custom,    // a list or map with its own reader (Key::read)
   grants,    // the `access:` list of grants (read by DocumentReader::parse_grants)
+  hosts,     // a non-empty list of distinct host names or IP addresses
 };
 
 struct Endpoint {
@@ -133,7 +134,7 @@ std::string show_bool(bool value) {
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 26> const schema{{
+std::array<Key, 32> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -264,6 +265,17 @@ std::array<Key, 26> const schema{{
      .doc = "time a client has to send a whole request line and headers",
      .store = [](Config& c, Value const& v) { c.server.header_timeout = as_seconds(v); },
      .show = [](Config const& c) { return format_duration(c.server.header_timeout.count()); }},
+    {.name = "server.http_redirect_listen",
+     .kind = Kind::endpoint,
+     .doc = "HOST:PORT of a plain-HTTP listener that answers /healthz and redirects everything else to https",
+     .store =
+         [](Config& c, Value const& v) {
+           c.http_redirect = ListenAddress{std::get<Endpoint>(v).host, std::get<Endpoint>(v).port};
+         },
+     .show =
+         [](Config const& c) {
+           return c.http_redirect ? format_endpoint(c.http_redirect->host, c.http_redirect->port) : std::string("off");
+         }},
     {.name = "server.idle_timeout",
      .kind = Kind::duration,
      .min = 1,
@@ -311,6 +323,36 @@ std::array<Key, 26> const schema{{
          [](Config const& c) {
            return c.server.threads == 0 ? std::string("auto") : std::to_string(c.server.threads);
          }},
+    {.name = "server.tls.cert",
+     .kind = Kind::path,
+     .doc = "PEM certificate chain to serve (server certificate first); unset: berth's own CA issues one",
+     .store = [](Config& c, Value const& v) { c.server.tls.cert_chain = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return c.server.tls.cert_chain.string(); }},
+    {.name = "server.tls.dir",
+     .kind = Kind::path,
+     .doc = "where berth keeps its own CA and server certificate when server.tls.cert is unset",
+     .store = [](Config& c, Value const& v) { c.tls_dir = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return c.tls_dir.string(); }},
+    {.name = "server.tls.enabled",
+     .kind = Kind::boolean,
+     .doc = "serve HTTPS (TLS 1.2 and 1.3) instead of plain HTTP on server.listen",
+     .store = [](Config& c, Value const& v) { c.server.tls.enabled = std::get<bool>(v); },
+     .show = [](Config const& c) { return std::string(c.server.tls.enabled ? "true" : "false"); }},
+    {.name = "server.tls.hostnames",
+     .kind = Kind::hosts,
+     .doc = "names and addresses clients use to reach berth, for the certificate berth issues itself",
+     .store = [](Config& c, Value const& v) { c.tls_hostnames = std::get<std::vector<std::string>>(v); },
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& name : c.tls_hostnames) text += (text.empty() ? "" : ",") + name;
+           return text.empty() ? std::string("auto") : text;
+         }},
+    {.name = "server.tls.key",
+     .kind = Kind::path,
+     .doc = "PEM private key of server.tls.cert",
+     .store = [](Config& c, Value const& v) { c.server.tls.private_key = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return c.server.tls.private_key.string(); }},
     {.name = "volumes.backup",
      .kind = Kind::path,
      .doc = "backup volume: snapshots and WAL archive, a second disk in production",
@@ -510,6 +552,8 @@ std::string expected_form(Key const& key) {
       return "a non-empty list of distinct names like [api, site, model] (lowercase letters, digits, . _ -)";
     case Kind::word: return "a name (letters, digits, _ and -) or \"\"";
     case Kind::custom: return std::string(key.doc);
+    case Kind::hosts:
+      return "a non-empty list of distinct host names or IP addresses like [registry.example.com, 10.0.0.5]";
     case Kind::integer: return "an integer from " + std::to_string(key.min) + " to " + std::to_string(key.max);
     case Kind::size:
       return "a size like 16KiB or 1MiB (from " + format_size(key.min) + " to " + format_size(key.max) + ")";
@@ -552,6 +596,7 @@ std::optional<Value> parse_value(Key const& key, std::string const& text, fs::pa
           text.size() > 32)
         return std::nullopt;
       return Value{text};
+    case Kind::hosts: return std::nullopt;  // a list, read by read_leaf
     case Kind::integer:
       if (auto number = within(key, parse_integer(text))) return Value{*number};
       return std::nullopt;
@@ -577,6 +622,20 @@ std::optional<Value> parse_names(YAML::Node const& node) {
     names.push_back(name);
   }
   return Value{std::move(names)};
+}
+
+// Names a certificate can be issued for: host names and IPv4/IPv6 literals, each once.
+std::optional<Value> parse_hosts(YAML::Node const& node) {
+  if (!node.IsSequence() || node.size() == 0) return std::nullopt;
+  std::vector<std::string> hosts;
+  for (auto const& item : node) {
+    if (!item.IsScalar()) return std::nullopt;
+    auto const& host = item.Scalar();
+    if (!is_hostname(host) && !is_address(AF_INET, host) && !is_address(AF_INET6, host)) return std::nullopt;
+    if (std::find(hosts.begin(), hosts.end(), host) != hosts.end()) return std::nullopt;
+    hosts.push_back(host);
+  }
+  return Value{std::move(hosts)};
 }
 
 // How a value is named after "got": numbers bare, other text quoted.
@@ -836,6 +895,8 @@ private:
       parsed = parse_names(value);
     else if (key.kind == Kind::grants)
       parsed = parse_grants(key, value);
+    else if (key.kind == Kind::hosts)
+      parsed = parse_hosts(value);
     else if (value.IsScalar())
       parsed = parse_value(key, value.Scalar(), base_dir_);
     if (!parsed) {
@@ -1016,6 +1077,9 @@ void derive_paths(Config& config) {
   config.postgres.secrets_dir = config.primary / "secrets";
   config.postgres.wal_archive_dir = config.wal_archive ? config.backup / "wal" : fs::path();
   config.snapshots.volume = config.backup;
+  // Next to the config file (/etc/berth/tls) unless set; on the primary volume without a file.
+  if (config.tls_dir.empty())
+    config.tls_dir = (config.source.empty() ? config.primary : config.source.parent_path()) / "tls";
 }
 
 Application const* find_application(Config const& config, std::string const& name) {

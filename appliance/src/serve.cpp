@@ -18,11 +18,13 @@
 #include "berth/core/version.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "berth/proxy/auth.hpp"
+#include "berth/proxy/https_redirect.hpp"
 #include "berth/proxy/server.hpp"
 #include "berth/registry/access.hpp"
 #include "berth/registry/api.hpp"
 #include "berth/registry/storage.hpp"
 #include "systemd_notify.hpp"
+#include "tls_commands.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {
@@ -85,8 +87,10 @@ std::shared_ptr<proxy::Authenticator const> make_authenticator(Config const& con
     for (auto const& group : grant.groups)
       if (!groups.contains(group)) log->warn("access: group {} is not in {}", group, groups_file(config).string());
   }
+  auto tokens = config.auth.tokens;
+  if (config.server.tls.enabled) tokens.scheme = "https";  // the realm clients fetch tokens from
   return std::make_shared<proxy::Authenticator const>(
-      config.auth.tokens, std::make_shared<proxy::PasswordChecker const>(std::move(hash_by_user)),
+      tokens, std::make_shared<proxy::PasswordChecker const>(std::move(hash_by_user)),
       proxy::AccessPolicy(config.auth.access, std::move(groups)),
       proxy::TokenKey::load_or_create(token_key_file(config)));
 }
@@ -128,8 +132,33 @@ int serve(Config const& config) {
   if (authenticator) proxy::add_authentication(router, authenticator, "/v2/", registry::required_access);
   registry::add_routes(router, registry_storage);
 
+  // TLS: the operator's certificate, or one from berth's own CA (made on first start, renewed
+  // before it expires). A plain listener beside it answers health checks and sends the rest to https.
+  auto server_config = config.server;
+  if (server_config.tls.enabled) server_config.tls = prepare_tls(config);
+  if (config.http_redirect && !server_config.tls.enabled)
+    throw Error(
+        "server.http_redirect_listen redirects to https, but server.tls.enabled is false\nHINT: enable TLS "
+        "or remove server.http_redirect_listen");
+
   // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.
-  proxy::Server server(config.server, std::move(router));
+  proxy::Server server(server_config, std::move(router));
+  if (config.http_redirect) {
+    proxy::Router redirect_router;
+    add_health_route(redirect_router);
+    redirect_router.add_prefix("/", proxy::https_redirect(server.local_port()));
+    server.add_plain_listener(config.http_redirect->host, config.http_redirect->port, std::move(redirect_router));
+  }
+  if (server_config.tls.enabled) {
+    // SIGHUP serves a renewed certificate (or re-issues berth's own) without a restart.
+    server.on_sighup([&server, &config, log] {
+      try {
+        server.reload_tls(prepare_tls(config));
+      } catch (std::exception const& error) {
+        log->error("tls reload failed, keeping the current certificate error=\"{}\"", error.what());
+      }
+    });
+  }
   server.stop_on_signals();
   server.on_stopping([] { notify_systemd("STOPPING=1"); });
 

@@ -153,6 +153,12 @@ constexpr std::string_view leaf_keys[] = {
     "htpasswd",
     "groups",
     "token_lifetime",
+    "http_redirect_listen",
+    "enabled",
+    "cert",
+    "key",
+    "dir",
+    "hostnames",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -333,7 +339,7 @@ TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
 TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
   EXPECT_EQ(error_for("server:\n  threads: 2\n  listn: 127.0.0.1:5000\n"),
             "FILE:3:3: unknown key \"server.listn\" (known keys under server: header_timeout, "
-            "idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads)\n"
+            "http_redirect_listen, idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads, tls)\n"
             "HINT: did you mean server.listen?");
 }
 
@@ -496,10 +502,11 @@ TEST(Config, RejectsAnEmptyValueAtItsKey) {
 }
 
 TEST(Config, RejectsAValueWhereASectionIsExpected) {
-  EXPECT_EQ(error_for("server: 127.0.0.1:5000\n"),
-            "FILE:1:9: server: expected a map (known keys under server: header_timeout, "
-            "idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads), got "
-            "\"127.0.0.1:5000\"");
+  EXPECT_EQ(
+      error_for("server: 127.0.0.1:5000\n"),
+      "FILE:1:9: server: expected a map (known keys under server: header_timeout, "
+      "http_redirect_listen, idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads, tls), got "
+      "\"127.0.0.1:5000\"");
 }
 
 TEST(Config, RejectsATopLevelThatIsNotAMap) {
@@ -751,6 +758,8 @@ TEST(Config, PackagedExampleLoadsWithProductionValues) {
   EXPECT_EQ(config.server.port, 5000);
   EXPECT_EQ(config.log_level, "info");
   EXPECT_EQ(config.registry.root, "/var/lib/berth/registry");
+  EXPECT_TRUE(config.server.tls.enabled);
+  EXPECT_EQ(config.tls_dir, fs::path(BERTH_SOURCE_DIR "/packaging/tls").lexically_normal());
 }
 
 TEST(Config, PackagedExampleMentionsEveryKey) {
@@ -815,6 +824,57 @@ TEST(Config, DevConfigKeepsDataUnderTheRepository) {
   EXPECT_EQ(config.server.host, "127.0.0.1");
   EXPECT_EQ(config.server.port, 5000);
   EXPECT_EQ(config.log_level, "info");
+  EXPECT_FALSE(config.server.tls.enabled);
+  EXPECT_EQ(config.tls_dir, fs::path(BERTH_SOURCE_DIR "/var/tls").lexically_normal());
+}
+
+TEST(Config, ReadsTheTlsSettings) {
+  TempDir dir;
+  auto const file = dir.write("etc/berth.yaml", R"(
+server:
+  http_redirect_listen: 0.0.0.0:80
+  tls:
+    enabled: true
+    cert: certs/chain.pem
+    key: /secure/key.pem
+    dir: ./own-ca
+    hostnames: [registry.example.com, 10.0.0.5, "::1"]
+)");
+  auto const config = load_config(file);
+  EXPECT_TRUE(config.server.tls.enabled);
+  EXPECT_EQ(config.server.tls.cert_chain, dir.path() / "etc/certs/chain.pem");
+  EXPECT_EQ(config.server.tls.private_key, "/secure/key.pem");
+  EXPECT_EQ(config.tls_dir, dir.path() / "etc/own-ca");
+  EXPECT_EQ(config.tls_hostnames, (std::vector<std::string>{"registry.example.com", "10.0.0.5", "::1"}));
+  ASSERT_TRUE(config.http_redirect);
+  EXPECT_EQ(config.http_redirect->host, "0.0.0.0");
+  EXPECT_EQ(config.http_redirect->port, 80);
+}
+
+TEST(Config, TlsIsOffByDefaultWithItsDirectoryNextToTheConfigFile) {
+  TempDir dir;
+  auto const config = load_config(dir.write("etc/berth.yaml", "log:\n  level: info\n"));
+  EXPECT_FALSE(config.server.tls.enabled);
+  EXPECT_TRUE(config.server.tls.cert_chain.empty());
+  EXPECT_EQ(config.tls_dir, dir.path() / "etc/tls");
+  EXPECT_TRUE(config.tls_hostnames.empty());
+  EXPECT_FALSE(config.http_redirect);
+  EXPECT_EQ(default_config().tls_dir, "var/tls");
+}
+
+TEST(Config, RefusesBadTlsHostnames) {
+  std::string const expected =
+      "expected a non-empty list of distinct host names or IP addresses like [registry.example.com, 10.0.0.5]";
+  EXPECT_EQ(error_for("server:\n  tls:\n    hostnames: registry.example.com\n"),
+            "FILE:3:16: server.tls.hostnames: " + expected + ", got \"registry.example.com\"");
+  EXPECT_EQ(error_for("server:\n  tls:\n    hostnames: [under_score.example]\n"),
+            "FILE:3:16: server.tls.hostnames: " + expected + ", got a list");
+  EXPECT_EQ(error_for("server:\n  tls:\n    hostnames: [10.0.0.256]\n"),
+            "FILE:3:16: server.tls.hostnames: " + expected + ", got a list");
+  EXPECT_EQ(error_for("server:\n  tls:\n    hostnames: [a.example, a.example]\n"),
+            "FILE:3:16: server.tls.hostnames: " + expected + ", got a list");
+  EXPECT_EQ(error_for("server:\n  tls:\n    enabled: yes\n"),
+            "FILE:3:14: server.tls.enabled: expected true or false, got \"yes\"");
 }
 
 TEST(Config, ReadsUsersGroupsAndGrants) {

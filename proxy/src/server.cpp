@@ -3,7 +3,8 @@
 // cross-thread wake-ups). Timeouts are one coarse deadline per connection, watched by a timer
 // that rarely fires, instead of a timer armed around every read and write. Request logic lives
 // in the Router's handlers; this file only moves bytes, enforces limits and timeouts, and shuts
-// down gracefully.
+// down gracefully. The connection code is a template over the stream: plain TCP (which keeps
+// sendfile) or TLS over TCP, so the plain path pays nothing for TLS.
 #include "berth/proxy/server.hpp"
 
 #include <sys/sendfile.h>
@@ -16,11 +17,13 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "asio.hpp"
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
+#include "tls_context.hpp"
 
 namespace berth::proxy {
 namespace {
@@ -40,24 +43,38 @@ constexpr std::uint64_t drain_limit_bytes = 64 * 1024;
 constexpr auto linger_time = 2s;
 constexpr std::uint64_t linger_limit_bytes = 16 * 1024 * 1024;
 
-struct Connection {
-  explicit Connection(tcp::socket s) : socket(std::move(s)), watchdog(socket.get_executor()) {}
+using TlsStream = ssl::stream<tcp::socket>;
+template <class Stream>
+constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
+
+// What the watchdog and a shutdown need from a connection, whatever its stream.
+struct ConnectionBase {
+  explicit ConnectionBase(net::any_io_executor executor) : watchdog(std::move(executor)) {}
+  virtual ~ConnectionBase() = default;
+  ConnectionBase(ConnectionBase const&) = delete;
+  ConnectionBase& operator=(ConnectionBase const&) = delete;
+
+  /// The TCP socket at the bottom of the stream.
+  virtual tcp::socket& socket() = 0;
 
   // The connection is closed when the clock passes `deadline`; every I/O step moves it (a plain
   // store: the watchdog looks at it at least once a second).
   void expires_after(std::chrono::seconds timeout) { expires_at(Clock::now() + timeout); }
   void expires_at(Clock::time_point when) { deadline = when; }
 
+  // Closing the TCP socket aborts any TLS operation in progress too. No TLS close_notify is
+  // sent: every response is delimited by Content-Length or chunking, so a client cannot
+  // mistake a truncation for the end, and waiting for the peer's close_notify would hold the
+  // connection open for nothing.
   void close() {
     if (closed) return;
     closed = true;
     beast::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
     watchdog.cancel();
   }
 
-  tcp::socket socket;
   net::steady_timer watchdog;
   Clock::time_point deadline = Clock::time_point::max();
   bool busy = false;    // a request is being handled
@@ -68,6 +85,17 @@ struct Connection {
     if (chunk.empty()) chunk.resize(body_chunk_bytes);
     return chunk;
   }
+};
+
+template <class Stream>
+struct Connection final : ConnectionBase {
+  explicit Connection(tcp::socket s) : ConnectionBase(s.get_executor()), stream(std::move(s)) {}
+  Connection(tcp::socket s, std::shared_ptr<ssl::context> tls)
+      : ConnectionBase(s.get_executor()), context(std::move(tls)), stream(std::move(s), *context) {}
+  tcp::socket& socket() override { return beast::get_lowest_layer(stream); }
+
+  std::shared_ptr<ssl::context> context;  // TLS: kept alive by its connections across a reload
+  Stream stream;
 };
 
 Method to_method(http::verb verb) {
@@ -98,7 +126,7 @@ bool is_parse_error(beast::error_code const& ec) {
 
 // Closes the connection when its deadline passes, checking at most a second late. Costs one
 // wake-up per second per connection instead of a timer armed around every read and write.
-net::awaitable<void> watch_deadline(std::shared_ptr<Connection> connection) {
+net::awaitable<void> watch_deadline(std::shared_ptr<ConnectionBase> connection) {
   while (!connection->closed) {
     connection->watchdog.expires_at(std::min(connection->deadline, Clock::now() + 1s));
     beast::error_code ec;
@@ -110,9 +138,11 @@ net::awaitable<void> watch_deadline(std::shared_ptr<Connection> connection) {
 
 // The request body, as it arrives: read straight from the socket into the connection's buffer
 // when its length is known, through Beast's parser when it is chunked.
+template <class Stream>
 class BodyReader {
 public:
-  BodyReader(Connection& connection, beast::flat_buffer& buffer, http::request_parser<http::empty_body>&& header)
+  BodyReader(Connection<Stream>& connection, beast::flat_buffer& buffer,
+             http::request_parser<http::empty_body>&& header)
       : connection_(connection), buffer_(buffer) {
     if (header.is_done()) {
       done_ = true;
@@ -141,7 +171,7 @@ public:
         chunked_->get().body().data = space.data();
         chunked_->get().body().size = space.size();
         connection_.expires_after(timeout);
-        co_await http::async_read_some(connection_.socket, buffer_, *chunked_,
+        co_await http::async_read_some(connection_.stream, buffer_, *chunked_,
                                        net::redirect_error(use_awaitable, error));
         if (error == http::error::need_buffer) error = {};
         if (error) co_return std::span<char const>{};
@@ -159,7 +189,7 @@ public:
     } else {
       connection_.expires_after(timeout);
       auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, space.size()));
-      got = co_await connection_.socket.async_read_some(net::buffer(space.data(), want),
+      got = co_await connection_.stream.async_read_some(net::buffer(space.data(), want),
                                                         net::redirect_error(use_awaitable, error));
       if (error == net::error::eof) error = http::error::partial_message;
       if (error) co_return std::span<char const>{};
@@ -171,7 +201,7 @@ public:
   }
 
 private:
-  Connection& connection_;
+  Connection<Stream>& connection_;
   beast::flat_buffer& buffer_;
   std::optional<http::request_parser<http::buffer_body>> chunked_;
   std::uint64_t remaining_ = 0;
@@ -182,12 +212,10 @@ private:
 }  // namespace
 
 struct Server::State {
-  State(ServerConfig cfg, Router routes)
-      : config(std::move(cfg)), router(std::move(routes)), log(logger("http")), access(logger("access")) {
+  explicit State(ServerConfig cfg) : config(std::move(cfg)), log(logger("http")), access(logger("access")) {
     unsigned count = config.threads ? config.threads : std::max(2u, std::thread::hardware_concurrency());
     for (unsigned worker_idx = 0; worker_idx < count; ++worker_idx) workers.push_back(std::make_unique<Worker>());
     control.emplace(workers.front()->ioc.get_executor());
-    acceptor.emplace(*control);
     grace_timer.emplace(*control);
   }
 
@@ -196,25 +224,40 @@ struct Server::State {
     std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   };
 
+  // A bound socket and what it serves. The first one is the main listener (TLS when
+  // configured); others are plain HTTP.
+  struct Listener {
+    explicit Listener(net::strand<net::io_context::executor_type> const& executor) : acceptor(executor) {}
+    tcp::acceptor acceptor;
+    Router router;
+    bool tls = false;
+    std::string address;
+  };
+
   ServerConfig config;
-  Router router;
+  std::mutex tls_mutex;
+  std::shared_ptr<ssl::context> tls_context;  // replaced by reload_tls(); guarded by tls_mutex
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<std::size_t> next_worker{0};
-  std::optional<net::strand<net::io_context::executor_type>> control;  // acceptor, signals, shutdown
-  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::strand<net::io_context::executor_type>> control;  // acceptors, signals, shutdown
+  std::vector<std::unique_ptr<Listener>> listeners;
   std::optional<net::signal_set> signals;
+  std::optional<net::signal_set> reload_signals;
+  std::function<void()> on_reload;
   std::optional<net::steady_timer> grace_timer;
   std::function<void()> on_stopping;
   std::atomic<bool> stopping{false};
-  bool stopped = false;  // every connection is gone; on `control`
-  std::string address;
-  std::uint16_t port = 0;
+  bool stopped = false;    // every connection is gone; on `control`
+  std::uint16_t port = 0;  // of the main listener
 
   mutable std::mutex connections_mutex;
-  std::set<std::shared_ptr<Connection>> connections;
+  std::set<std::shared_ptr<ConnectionBase>> connections;
 
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<spdlog::logger> access;
+
+  /// Binds host:port and adds it to `listeners`; throws berth::Error naming the address.
+  Listener& listen(std::string const& host, std::uint16_t port, Router router);
 
   // --- runs on `control` ---
   void begin_stop(std::string const& reason);
@@ -222,12 +265,13 @@ struct Server::State {
   void close_connections(bool idle_only);
 
   // --- any thread ---
-  void remove(std::shared_ptr<Connection> const& connection);
+  void remove(std::shared_ptr<ConnectionBase> const& connection);
 };
 
 namespace {
 
-net::awaitable<void> write_status(Connection& connection, unsigned version, http::status status,
+template <class Stream>
+net::awaitable<void> write_status(Connection<Stream>& connection, unsigned version, http::status status,
                                   std::string const& code, std::string const& message, std::chrono::seconds timeout) {
   HttpError error(static_cast<int>(status), code, message);
   auto reply = error_response(error);
@@ -238,14 +282,14 @@ net::awaitable<void> write_status(Connection& connection, unsigned version, http
   res.prepare_payload();
   connection.expires_after(timeout);
   beast::error_code ec;
-  co_await http::async_write(connection.socket, res, net::redirect_error(use_awaitable, ec));
+  co_await http::async_write(connection.stream, res, net::redirect_error(use_awaitable, ec));
 }
 
 // Sends `length` bytes of `span.fd` from `span.offset` with sendfile(2): no copy through user
 // space. Plain TCP only.
-net::awaitable<std::uint64_t> send_file(Connection& connection, FileSpan span, std::uint64_t length,
+net::awaitable<std::uint64_t> send_file(Connection<tcp::socket>& connection, FileSpan span, std::uint64_t length,
                                         std::chrono::seconds timeout) {
-  auto& socket = connection.socket;
+  auto& socket = connection.stream;
   socket.native_non_blocking(true);
   off_t offset = static_cast<off_t>(span.offset);
   std::uint64_t sent = 0;
@@ -268,9 +312,12 @@ net::awaitable<std::uint64_t> send_file(Connection& connection, FileSpan span, s
 
 // Writes the response; returns body bytes sent. Throws on a broken connection or a failing
 // body source (the caller then drops the connection: the status line is already out).
-net::awaitable<std::uint64_t> write_response(Connection& connection, Response& response, unsigned version,
+// Under TLS, file bodies are read into the connection's buffer and written in large chunks:
+// sendfile cannot encrypt.
+template <class Stream>
+net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Response& response, unsigned version,
                                              bool head_only, bool keep_alive, std::chrono::seconds timeout) {
-  auto& socket = connection.socket;
+  auto& stream = connection.stream;
   if (auto* text = std::get_if<std::string>(&response.body)) {
     http::response<http::string_body> res{static_cast<http::status>(response.status), version};
     for (auto const& [name, value] : response.headers) res.insert(name, value);
@@ -282,10 +329,10 @@ net::awaitable<std::uint64_t> write_response(Connection& connection, Response& r
     connection.expires_after(timeout);
     if (head_only) {
       http::response_serializer<http::string_body> serializer{res};
-      co_await http::async_write_header(socket, serializer, use_awaitable);
+      co_await http::async_write_header(stream, serializer, use_awaitable);
       co_return 0;
     }
-    co_await http::async_write(socket, res, use_awaitable);
+    co_await http::async_write(stream, res, use_awaitable);
     co_return length;
   }
 
@@ -314,7 +361,7 @@ net::awaitable<std::uint64_t> write_response(Connection& connection, Response& r
     res.body().size = filled;
     res.body().more = false;
     connection.expires_after(timeout);
-    co_await http::async_write(socket, res, use_awaitable);
+    co_await http::async_write(stream, res, use_awaitable);
     co_return filled;
   }
 
@@ -322,11 +369,13 @@ net::awaitable<std::uint64_t> write_response(Connection& connection, Response& r
   res.body().more = true;
   http::response_serializer<http::buffer_body> serializer{res};
   connection.expires_after(timeout);
-  co_await http::async_write_header(socket, serializer, use_awaitable);
+  co_await http::async_write_header(stream, serializer, use_awaitable);
   if (head_only) co_return 0;
 
-  if (auto span = source->file_span(); span && length)
-    co_return co_await send_file(connection, *span, *length, timeout);
+  if constexpr (!is_tls<Stream>) {
+    if (auto span = source->file_span(); span && length)
+      co_return co_await send_file(connection, *span, *length, timeout);
+  }
 
   std::uint64_t sent = 0;
   for (;;) {
@@ -340,7 +389,7 @@ net::awaitable<std::uint64_t> write_response(Connection& connection, Response& r
       throw Error("response body ended after " + std::to_string(sent) + " of " + std::to_string(*length) + " bytes");
     beast::error_code ec;
     connection.expires_after(timeout);
-    co_await http::async_write(socket, serializer, net::redirect_error(use_awaitable, ec));
+    co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) throw beast::system_error(ec);
     sent += produced;
@@ -366,14 +415,27 @@ Request make_request(http::request_parser<http::empty_body> const& parser, std::
 
 // Serves requests on one connection until the client leaves, an error ends it, or the server
 // is stopping. Runs on the connection's thread.
-net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection> connection) {
+template <class Stream>
+net::awaitable<void> serve_http(Server::State& state, Router const& router,
+                                std::shared_ptr<Connection<Stream>> connection) {
   auto const& config = state.config;
-  auto& socket = connection->socket;
+  auto& stream = connection->stream;
   beast::error_code ec;
-  auto remote_endpoint = socket.remote_endpoint(ec);
+  auto remote_endpoint = connection->socket().remote_endpoint(ec);
   std::string remote = ec ? std::string("unknown") : format_endpoint(remote_endpoint);
   beast::flat_buffer buffer;
   bool first_request = true;
+
+  if constexpr (is_tls<Stream>) {
+    // The handshake counts as part of the first request's head: a client that opens the
+    // connection and never finishes it is dropped like one that never sends a request line.
+    connection->expires_after(config.header_timeout);
+    co_await stream.async_handshake(ssl::stream_base::server, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+      state.log->debug("tls handshake failed remote={} error=\"{}\"", remote, ec.message());
+      co_return;
+    }
+  }
 
   while (!state.stopping) {
     connection->busy = false;
@@ -381,7 +443,7 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
       // Wait for the first byte of the next request under the idle timeout; only then does
       // the stricter header timeout start, and does a shutdown treat us as busy.
       connection->expires_after(first_request ? config.header_timeout : config.idle_timeout);
-      auto received = co_await socket.async_read_some(buffer.prepare(config.max_header_bytes + 1),
+      auto received = co_await stream.async_read_some(buffer.prepare(config.max_header_bytes + 1),
                                                       net::redirect_error(use_awaitable, ec));
       if (ec) co_return;
       buffer.commit(received);
@@ -393,7 +455,7 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
     header_parser.header_limit(config.max_header_bytes);
     header_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     connection->expires_after(config.header_timeout);
-    co_await http::async_read_header(socket, buffer, header_parser, net::redirect_error(use_awaitable, ec));
+    co_await http::async_read_header(stream, buffer, header_parser, net::redirect_error(use_awaitable, ec));
     if (ec == http::error::header_limit) {
       state.log->info("request head too large remote={} limit={}", remote, config.max_header_bytes);
       co_await write_status(*connection, 11, http::status::request_header_fields_too_large, "SIZE_INVALID",
@@ -416,17 +478,17 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
     bool expects_continue = false;
     if (auto expect = request.headers.get("Expect"))
       expects_continue = beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue");
-    BodyReader body(*connection, buffer, std::move(header_parser));
+    BodyReader<Stream> body(*connection, buffer, std::move(header_parser));
 
     Response response;
     bool client_failed = false;  // the client broke off its request: nothing to answer
     try {
-      Reply reply = state.router.dispatch(request);
+      Reply reply = router.dispatch(request);
       if (auto* sink = std::get_if<std::unique_ptr<BodySink>>(&reply)) {
         if (expects_continue && !body.done()) {
           http::response<http::empty_body> go_on{http::status::continue_, version};
           connection->expires_after(config.io_timeout);
-          co_await http::async_write(socket, go_on, use_awaitable);
+          co_await http::async_write(stream, go_on, use_awaitable);
         }
         beast::error_code body_error;
         while (!body.done()) {
@@ -485,15 +547,17 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
     if (!keep_alive) {
       if (unread_body) {
         // Half-close and swallow what the client is still sending, so it reads our answer
-        // rather than a reset.
-        socket.shutdown(tcp::socket::shutdown_send, ec);
+        // rather than a reset. Under TLS too the bytes are discarded undecrypted, straight
+        // from the TCP socket.
+        auto& tcp_socket = connection->socket();
+        tcp_socket.shutdown(tcp::socket::shutdown_send, ec);
         auto linger_until = Clock::now() + linger_time;
         connection->expires_at(linger_until);
         std::uint64_t discarded = 0;
         auto space = connection->body_buffer();
         while (discarded < linger_limit_bytes && Clock::now() < linger_until) {
-          discarded += co_await socket.async_read_some(net::buffer(space.data(), space.size()),
-                                                       net::redirect_error(use_awaitable, ec));
+          discarded += co_await tcp_socket.async_read_some(net::buffer(space.data(), space.size()),
+                                                           net::redirect_error(use_awaitable, ec));
           if (ec) break;
         }
       }
@@ -502,12 +566,34 @@ net::awaitable<void> serve_http(Server::State& state, std::shared_ptr<Connection
   }
 }
 
-net::awaitable<void> accept_loop(Server::State& state) {
+template <class Stream>
+void start_connection(Server::State& state, Router const& router, net::io_context& ioc,
+                      std::shared_ptr<Connection<Stream>> connection) {
+  {
+    std::lock_guard lock(state.connections_mutex);
+    state.connections.insert(connection);
+  }
+  net::co_spawn(ioc, watch_deadline(connection), net::detached);
+  net::co_spawn(ioc, serve_http(state, router, connection), [&state, connection](std::exception_ptr failure) {
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (std::exception const& error) {
+        state.log->warn("connection ended by error=\"{}\"", error.what());
+      }
+    }
+    connection->close();
+    state.remove(connection);
+  });
+}
+
+net::awaitable<void> accept_loop(Server::State& state, Server::State::Listener& listener) {
+  auto& acceptor = listener.acceptor;
   for (;;) {
     auto& worker = *state.workers[state.next_worker++ % state.workers.size()];
     beast::error_code ec;
-    auto socket = co_await state.acceptor->async_accept(worker.ioc, net::redirect_error(use_awaitable, ec));
-    if (!state.acceptor->is_open() || ec == net::error::operation_aborted) co_return;
+    auto socket = co_await acceptor.async_accept(worker.ioc, net::redirect_error(use_awaitable, ec));
+    if (!acceptor.is_open() || ec == net::error::operation_aborted) co_return;
     if (ec) {
       // Out of file descriptors or similar: say so and back off instead of spinning.
       state.log->warn("accept failed error=\"{}\"", ec.message());
@@ -516,23 +602,17 @@ net::awaitable<void> accept_loop(Server::State& state) {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    auto connection = std::make_shared<Connection>(std::move(socket));
-    {
-      std::lock_guard lock(state.connections_mutex);
-      state.connections.insert(connection);
-    }
-    net::co_spawn(worker.ioc, watch_deadline(connection), net::detached);
-    net::co_spawn(worker.ioc, serve_http(state, connection), [&state, connection](std::exception_ptr failure) {
-      if (failure) {
-        try {
-          std::rethrow_exception(failure);
-        } catch (std::exception const& error) {
-          state.log->warn("connection ended by error=\"{}\"", error.what());
-        }
+    if (listener.tls) {
+      std::shared_ptr<ssl::context> context;
+      {
+        std::lock_guard lock(state.tls_mutex);
+        context = state.tls_context;
       }
-      connection->close();
-      state.remove(connection);
-    });
+      start_connection(state, listener.router, worker.ioc,
+                       std::make_shared<Connection<TlsStream>>(std::move(socket), std::move(context)));
+    } else
+      start_connection(state, listener.router, worker.ioc,
+                       std::make_shared<Connection<tcp::socket>>(std::move(socket)));
   }
 }
 
@@ -550,6 +630,17 @@ net::awaitable<void> watch_signals(Server::State& state) {
   }
 }
 
+// SIGHUP: the callback reloads what it reloads (the certificate); a failure is logged there.
+net::awaitable<void> watch_reload_signal(Server::State& state) {
+  while (!state.stopped) {
+    beast::error_code ec;
+    co_await state.reload_signals->async_wait(net::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    state.log->info("reload requested signal=SIGHUP");
+    state.on_reload();
+  }
+}
+
 }  // namespace
 
 void Server::State::begin_stop(std::string const& reason) {
@@ -562,7 +653,7 @@ void Server::State::begin_stop(std::string const& reason) {
   log->info("stopping reason=\"{}\" open_connections={} grace_seconds={}", reason, open, config.shutdown_grace.count());
   if (on_stopping) on_stopping();
   beast::error_code ignored;
-  acceptor->close(ignored);
+  for (auto& listener : listeners) listener->acceptor.close(ignored);
   close_connections(true);
   grace_timer->expires_after(config.shutdown_grace);
   grace_timer->async_wait([this](beast::error_code ec) {
@@ -577,6 +668,7 @@ void Server::State::finish_stop() {
   stopped = true;
   grace_timer->cancel();
   if (signals) signals->cancel();
+  if (reload_signals) reload_signals->cancel();
   for (auto& worker : workers) worker->keep_running.reset();  // let each thread run out of work
 }
 
@@ -584,13 +676,13 @@ void Server::State::close_connections(bool idle_only) {
   std::lock_guard lock(connections_mutex);
   for (auto const& connection : connections) {
     // The connection's own thread decides: a request in progress is left to finish.
-    net::post(connection->socket.get_executor(), [connection, idle_only] {
+    net::post(connection->watchdog.get_executor(), [connection, idle_only] {
       if (!idle_only || !connection->busy) connection->close();
     });
   }
 }
 
-void Server::State::remove(std::shared_ptr<Connection> const& connection) {
+void Server::State::remove(std::shared_ptr<ConnectionBase> const& connection) {
   bool last;
   {
     std::lock_guard lock(connections_mutex);
@@ -600,19 +692,17 @@ void Server::State::remove(std::shared_ptr<Connection> const& connection) {
   if (last && stopping) net::post(*control, [this] { finish_stop(); });
 }
 
-Server::Server(ServerConfig config, Router router)
-    : state_(std::make_unique<State>(std::move(config), std::move(router))) {
-  auto& state = *state_;
-  auto where = state.config.host + ":" + std::to_string(state.config.port);
+Server::State::Listener& Server::State::listen(std::string const& host, std::uint16_t port, Router router) {
+  auto where = host + ":" + std::to_string(port);
   beast::error_code ec;
-  auto address = net::ip::make_address(state.config.host, ec);
+  auto address = net::ip::make_address(host, ec);
   if (ec) {
-    tcp::resolver resolver(state.workers.front()->ioc);
-    auto results = resolver.resolve(state.config.host, std::to_string(state.config.port), ec);
+    tcp::resolver resolver(workers.front()->ioc);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec || results.empty()) throw Error("cannot listen on " + where + ": cannot resolve host: " + ec.message());
     address = results.begin()->endpoint().address();
   }
-  tcp::endpoint endpoint(address, state.config.port);
+  tcp::endpoint endpoint(address, port);
   auto fail = [&](std::string const& step) {
     std::string message = "cannot listen on " + where + ": " + step + ": " + ec.message();
     if (ec == net::error::address_in_use)
@@ -621,7 +711,8 @@ Server::Server(ServerConfig config, Router router)
       message += "\nHINT: ports below 1024 need root or CAP_NET_BIND_SERVICE";
     return Error(message);
   };
-  auto& acceptor = *state.acceptor;
+  auto listener = std::make_unique<Listener>(*control);
+  auto& acceptor = listener->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (ec) throw fail("open");
   acceptor.set_option(net::socket_base::reuse_address(true), ec);
@@ -629,19 +720,48 @@ Server::Server(ServerConfig config, Router router)
   if (ec) throw fail("bind");
   acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) throw fail("listen");
-  auto local = acceptor.local_endpoint();
-  state.address = format_endpoint(local);
-  state.port = local.port();
+  listener->address = format_endpoint(acceptor.local_endpoint());
+  listener->router = std::move(router);
+  listeners.push_back(std::move(listener));
+  return *listeners.back();
+}
+
+Server::Server(ServerConfig config, Router router) : state_(std::make_unique<State>(std::move(config))) {
+  auto& state = *state_;
+  // Certificate problems are start-up errors, before the port is taken.
+  if (state.config.tls.enabled) state.tls_context = std::make_shared<ssl::context>(make_tls_context(state.config.tls));
+  auto& listener = state.listen(state.config.host, state.config.port, std::move(router));
+  listener.tls = state.config.tls.enabled;
+  state.port = listener.acceptor.local_endpoint().port();
+}
+
+std::string Server::add_plain_listener(std::string const& host, std::uint16_t port, Router router) {
+  return state_->listen(host, port, std::move(router)).address;
 }
 
 Server::~Server() = default;
 
 std::string Server::local_address() const {
-  return state_->address;
+  return state_->listeners.front()->address;
 }
 
 std::uint16_t Server::local_port() const {
   return state_->port;
+}
+
+void Server::reload_tls(TlsConfig const& tls) {
+  if (!state_->tls_context) throw Error("cannot reload the TLS certificate: this server does not serve TLS");
+  auto fresh = std::make_shared<ssl::context>(make_tls_context(tls));
+  {
+    std::lock_guard lock(state_->tls_mutex);
+    state_->tls_context = std::move(fresh);
+  }
+  state_->log->info("tls certificate loaded certificate={} key={}", tls.cert_chain.string(), tls.private_key.string());
+}
+
+void Server::on_sighup(std::function<void()> callback) {
+  state_->on_reload = std::move(callback);
+  state_->reload_signals.emplace(*state_->control, SIGHUP);
 }
 
 void Server::stop_on_signals() {
@@ -672,16 +792,21 @@ void Server::run() {
     }
   };
   for (auto& worker : state.workers) worker->keep_running.emplace(worker->ioc.get_executor());
-  net::co_spawn(*state.control, accept_loop(state), log_failure);
+  for (auto& listener : state.listeners) net::co_spawn(*state.control, accept_loop(state, *listener), log_failure);
   if (state.signals) net::co_spawn(*state.control, watch_signals(state), log_failure);
-  state.log->info("listening address={} threads={}", state.address, state.workers.size());
+  if (state.reload_signals) net::co_spawn(*state.control, watch_reload_signal(state), log_failure);
+  auto const& main = *state.listeners.front();
+  state.log->info("listening address={} threads={} tls={}", main.address, state.workers.size(),
+                  main.tls ? "on" : "off");
+  for (std::size_t listener_idx = 1; listener_idx < state.listeners.size(); ++listener_idx)
+    state.log->info("plain http listener address={}", state.listeners[listener_idx]->address);
 
   std::vector<std::thread> pool;
   for (std::size_t worker_idx = 1; worker_idx < state.workers.size(); ++worker_idx)
     pool.emplace_back([&state, worker_idx] { state.workers[worker_idx]->ioc.run(); });
   state.workers.front()->ioc.run();
   for (auto& thread : pool) thread.join();
-  state.log->info("stopped address={}", state.address);
+  state.log->info("stopped address={}", main.address);
 }
 
 }  // namespace berth::proxy

@@ -274,7 +274,8 @@ TEST(AuthStart, UsersAllowListeningOnEveryInterface) {
   TempDir dir;
   auto const users = dir.path() / "htpasswd";
   ASSERT_EQ(run({"/usr/bin/htpasswd", "-cbB", "-C", "5", users.string(), "alice", "pw"}).exit_code, 0);
-  auto const config = dir.write("berth.yaml", "auth:\n  htpasswd: " + users.string() + "\n");
+  auto const config =
+      dir.write("berth.yaml", "auth:\n  htpasswd: " + users.string() + "\npostgres:\n  enabled: false\n");
   Process berth({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "0.0.0.0:0", "--data",
                  (dir.path() / "var").string(), "--backup", (dir.path() / "backup").string()},
                 dir.path() / "berth.log", dir.path());

@@ -2,6 +2,7 @@
 // only place that knows YAML; every module receives its own plain config struct from here.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -25,6 +26,12 @@ public:
   using Error::Error;
 };
 
+/// HOST:PORT of an extra listener.
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
 /// An application's database under `databases:`, with its Flyway migrations.
 struct Application {
   postgres::Database database;
@@ -41,6 +48,9 @@ struct Config {
   std::filesystem::path primary = "var";        ///< primary volume
   std::filesystem::path backup = "var/backup";  ///< backup volume
   proxy::ServerConfig server;
+  std::filesystem::path tls_dir;               ///< berth's own CA and certificate; derived when empty
+  std::vector<std::string> tls_hostnames;      ///< names for that certificate; empty: host name, localhost, loopback
+  std::optional<ListenAddress> http_redirect;  ///< plain-HTTP listener redirecting to https
   registry::Config registry;
   bool postgres_enabled = true;  ///< berth runs its PostgreSQL cluster
   bool wal_archive = true;       ///< the cluster archives WAL to <backup>/wal
@@ -79,7 +89,8 @@ Config load_config(std::filesystem::path const& file);
 void set_option(Config& config, std::string const& key, std::string const& value, std::string const& origin);
 
 /// Recomputes the module paths (registry root, PostgreSQL data, socket and secrets directories,
-/// WAL archive, backup volume) from `primary` and `backup`, e.g. after a command-line override.
+/// WAL archive, backup volume) from `primary` and `backup`, e.g. after a command-line override,
+/// and sets `tls_dir` when it is unset (next to the config file, else on the primary volume).
 void derive_paths(Config& config);
 
 /// Which file to read: `explicit_path` (--config), else $BERTH_CONFIG, else ./berth.dev.yaml,

@@ -3,19 +3,28 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 namespace berth::proxy {
+
+/// TLS on the listener. The files are read when the Server is constructed.
+struct TlsConfig {
+  bool enabled = false;               ///< false: plain HTTP
+  std::filesystem::path cert_chain;   ///< PEM: the server certificate first, then intermediates
+  std::filesystem::path private_key;  ///< PEM private key of the server certificate
+};
 
 struct ServerConfig {
   std::string host = "127.0.0.1";              ///< address to listen on (IPv4 or IPv6 literal)
   std::uint16_t port = 5000;                   ///< 0 picks a free port (tests)
   unsigned threads = 0;                        ///< I/O threads; 0 = one per CPU, at least 2
   std::uint32_t max_header_bytes = 16 * 1024;  ///< request line + headers; larger gets 431
-  std::chrono::seconds header_timeout{30};     ///< to receive a whole request head
+  std::chrono::seconds header_timeout{30};     ///< to receive a whole request head (and finish the TLS handshake)
   std::chrono::seconds idle_timeout{120};      ///< keep-alive connection with no request
   std::chrono::seconds io_timeout{60};         ///< body read/write making no progress
   std::chrono::seconds shutdown_grace{25};     ///< in-flight requests get this long on SIGTERM
+  TlsConfig tls;
 };
 
 }  // namespace berth::proxy

@@ -1,8 +1,8 @@
-// The HTTP/1.1 server: accepts connections, reads request heads, dispatches to a Router and
-// streams bodies both ways. Keep-alive and pipelining are handled here; handlers never see a
-// socket. It runs on its own small thread pool; stop() (or SIGTERM/SIGINT, when asked to
-// watch them) stops accepting, lets in-flight requests finish within the grace period, then
-// closes what is left.
+// The HTTP/1.1 server: accepts connections (plain or TLS), reads request heads, dispatches to a
+// Router and streams bodies both ways. Keep-alive and pipelining are handled here; handlers
+// never see a socket. It runs on its own small thread pool; stop() (or SIGTERM/SIGINT, when
+// asked to watch them) stops accepting, lets in-flight requests finish within the grace
+// period, then closes what is left.
 #pragma once
 
 #include <csignal>
@@ -18,8 +18,9 @@ namespace berth::proxy {
 
 class Server {
 public:
-  /// Binds and listens on config.host:config.port (throws berth::Error naming the address if
-  /// it cannot), but serves nothing until run().
+  /// Binds and listens on config.host:config.port, with TLS when config.tls.enabled (TLS 1.2
+  /// and 1.3 only, ALPN http/1.1), but serves nothing until run(). Throws berth::Error naming
+  /// the address if it cannot listen, or the file if the certificate chain or key is unusable.
   Server(ServerConfig config, Router router);
   ~Server();
   Server(Server const&) = delete;
@@ -28,6 +29,21 @@ public:
   /// The bound address as "host:port" and the bound port (useful with port 0).
   std::string local_address() const;
   std::uint16_t local_port() const;
+
+  /// Also serves `router` over plain HTTP on host:port, with the same threads, limits and
+  /// graceful stop (e.g. health checks and a redirect to https). Call before run(). Returns
+  /// the bound "host:port". Throws berth::Error naming the address if it cannot listen.
+  std::string add_plain_listener(std::string const& host, std::uint16_t port, Router router);
+
+  /// Loads `tls` (as the constructor does config.tls) for connections accepted from now on;
+  /// open connections keep the certificate they began with. Throws berth::Error, and keeps the
+  /// current certificate, when the files are unusable or the server does not serve TLS.
+  /// Blocking file I/O. Thread-safe.
+  void reload_tls(TlsConfig const& tls);
+
+  /// Calls `callback` on every SIGHUP while the server runs (e.g. to reload_tls() a renewed
+  /// certificate). It runs on the server's control executor and must not throw. Call before run().
+  void on_sighup(std::function<void()> callback);
 
   /// Stop gracefully on SIGTERM and SIGINT. Call before run().
   void stop_on_signals();

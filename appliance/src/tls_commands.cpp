@@ -1,0 +1,77 @@
+// The operator's certificate or berth's own CA, chosen from berth.yaml; and `berth tls ca`.
+#include "tls_commands.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <system_error>
+
+#include "berth/core/log.hpp"
+#include "berth/proxy/tls_material.hpp"
+
+namespace berth::appliance {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The machine's name when it can go into a certificate as a DNS name, else nothing.
+std::string usable_host_name() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return {};
+  std::string host(name.data());
+  bool usable = !host.empty() && std::all_of(host.begin(), host.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+  });
+  return usable ? host : std::string();
+}
+
+}  // namespace
+
+std::vector<std::string> tls_hostnames(Config const& config) {
+  if (!config.tls_hostnames.empty()) return config.tls_hostnames;
+  std::vector<std::string> names;
+  for (auto const& name : {usable_host_name(), std::string("localhost"), std::string("127.0.0.1"), std::string("::1")})
+    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  return names;
+}
+
+proxy::TlsConfig prepare_tls(Config const& config) {
+  auto tls = config.server.tls;
+  if (tls.cert_chain.empty() != tls.private_key.empty())
+    throw Error(
+        "server.tls.cert and server.tls.key must be set together\nHINT: name both the certificate chain "
+        "and its private key, or neither to let berth's own CA issue a certificate");
+  if (!tls.cert_chain.empty()) {
+    logger("berth")->info("tls certificate={} key={}", tls.cert_chain.string(), tls.private_key.string());
+    return tls;
+  }
+  auto hostnames = tls_hostnames(config);
+  auto material = proxy::ensure_local_tls(config.tls_dir, hostnames);
+  std::string names;
+  for (auto const& name : hostnames) names += (names.empty() ? "" : ",") + name;
+  logger("berth")->info(
+      "tls certificate from berth's own CA dir={} hostnames={} (clients trust it after `berth tls ca`)",
+      config.tls_dir.string(), names);
+  tls.cert_chain = material.server_cert;
+  tls.private_key = material.server_key;
+  return tls;
+}
+
+int tls_ca(Config const& config, std::ostream& out) {
+  if (!config.server.tls.cert_chain.empty())
+    throw Error("berth serves your own certificate (server.tls.cert " + config.server.tls.cert_chain.string() +
+                "), not one from its CA\nHINT: clients must trust the CA that issued that certificate");
+  proxy::TlsMaterial material{config.tls_dir / "ca.crt", config.tls_dir / "server.crt", config.tls_dir / "server.key"};
+  std::error_code ec;
+  if (!fs::exists(material.ca_cert, ec))
+    throw Error("no CA certificate in " + config.tls_dir.string() +
+                " yet\nHINT: berth creates its CA when `berth serve` first starts with server.tls.enabled: true");
+  auto name = tls_hostnames(config).front();
+  if (name.find(':') != std::string::npos) name = "[" + name + "]";  // an IPv6 literal
+  auto host = name + ":" + std::to_string(config.server.port);
+  out << proxy::trust_instructions(material, host);
+  return 0;
+}
+
+}  // namespace berth::appliance
