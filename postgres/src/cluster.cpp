@@ -421,6 +421,7 @@ void Cluster::start() {
   }
   d.initialize();
   d.stop_orphan();
+  write_private_file(detail::hba_file(d.config), detail::hba_rules(d.config), &d.user);
   fs::create_directories(d.config.socket_dir);
   detail::give_to(d.user, d.config.socket_dir);
   if (!d.config.wal_archive_dir.empty()) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -23,7 +24,9 @@ std::map<std::string, std::string> const managed = {
     {"unix_socket_directories", "the primary volume (run/postgres)"},
     {"data_directory", "the primary volume"},
     {"config_file", "the data directory"},
-    {"hba_file", "the data directory"},
+    {"hba_file",
+     "postgres.listen (berth writes the rules: scram-sha-256 on the socket, loopback and, "
+     "when listening beyond loopback, the directly connected networks)"},
     {"ident_file", "the data directory"},
     {"archive_mode", "volumes.backup (archiving is on whenever berth runs the cluster)"},
     {"archive_command", "berth's own WAL archiver"},
@@ -62,6 +65,31 @@ std::string shell_quote(std::string const& text) {
       quoted += c;
   }
   return quoted + "'";
+}
+
+std::filesystem::path hba_file(Config const& config) {
+  return config.data_dir / "berth_hba.conf";
+}
+
+std::string hba_rules(Config const& config) {
+  bool const beyond_loopback =
+      std::any_of(config.listen_addresses.begin(), config.listen_addresses.end(), [](std::string const& address) {
+        return address != "localhost" && address != "::1" && !address.starts_with("127.");
+      });
+  std::string rules =
+      "# Written by berth at every start (edits here are lost): who may connect follows postgres.listen.\n"
+      "# TYPE  DATABASE     USER  ADDRESS       METHOD\n";
+  for (char const* database : {"all", "replication"}) {
+    rules += std::string("local   ") + database + std::string(13 - std::strlen(database), ' ') +
+             "all                 scram-sha-256\n";
+    for (char const* address : {"127.0.0.1/32", "::1/128"})
+      rules += std::string("host    ") + database + std::string(13 - std::strlen(database), ' ') + "all   " + address +
+               std::string(14 - std::strlen(address), ' ') + "scram-sha-256\n";
+    if (beyond_loopback)
+      rules += std::string("host    ") + database + std::string(13 - std::strlen(database), ' ') +
+               "all   samenet       scram-sha-256\n";
+  }
+  return rules;
 }
 
 std::uint64_t physical_memory() {
@@ -124,6 +152,7 @@ std::vector<std::string> server_arguments(Config const& config, std::uint64_t me
   std::string listen;
   for (auto const& address : config.listen_addresses) listen += (listen.empty() ? "" : ",") + address;
   values["listen_addresses"] = listen;
+  values["hba_file"] = hba_file(config).string();
   if (!config.wal_archive_dir.empty()) {
     values["archive_mode"] = "on";
     // Run through /bin/sh by the archiver; %p and %f are the server's, so literal % doubles.

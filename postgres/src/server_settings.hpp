@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +23,15 @@ void check_settings(Installation const& installation, std::map<std::string, std:
 /// `-c name=value` pairs (flattened) for `postgres`. `memory_bytes` sizes shared_buffers and
 /// effective_cache_size.
 std::vector<std::string> server_arguments(Config const& config, std::uint64_t memory_bytes);
+
+/// The client authentication rules berth writes to <data_dir>/berth_hba.conf at every start:
+/// scram-sha-256 for everyone, over the Unix socket and loopback, and from the directly
+/// connected networks (samenet) only when a listen address is not loopback. Replication
+/// (pg_basebackup) is allowed over the same paths.
+std::string hba_rules(Config const& config);
+
+/// Where hba_rules() is written: berth owns it, so postgresql.conf's own pg_hba.conf stays unused.
+std::filesystem::path hba_file(Config const& config);
 
 /// Total RAM of this machine in bytes (sysconf).
 std::uint64_t physical_memory();

@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 
 #include "berth/postgres/cluster.hpp"
+#include "berth/testing/error_of.hpp"
 #include "berth/testing/temp_dir.hpp"
 
 namespace berth::postgres {
@@ -18,14 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(auto&& action) {
-  try {
-    action();
-  } catch (std::exception const& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 class DatabasesTest : public ::testing::Test {
 protected:

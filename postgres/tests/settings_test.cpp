@@ -1,10 +1,15 @@
 // Server parameters: the operator's postgres.settings reach the running server, names the
 // server does not know or that berth manages are refused before anything is written, and the
 // archive command survives paths that need shell quoting.
+#include <unistd.h>
+
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
 #include "berth/postgres/cluster.hpp"
+#include "berth/testing/error_of.hpp"
 #include "berth/testing/temp_dir.hpp"
 #include "server_settings.hpp"
 
@@ -13,14 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(auto&& action) {
-  try {
-    action();
-  } catch (std::exception const& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 std::string setting(std::vector<std::string> const& arguments, std::string const& name) {
   for (auto const& argument : arguments)
@@ -88,6 +86,36 @@ TEST(Settings, ArchiveCommandQuotesPathsForTheShellAndDoublesPercent) {
   EXPECT_EQ(setting(arguments, "effective_cache_size"), "4096MB");
   EXPECT_EQ(setting(detail::server_arguments(Config{}, 1ull << 30), "shared_buffers"), "128MB");
   EXPECT_EQ(setting(detail::server_arguments(Config{}, 1ull << 30), "archive_mode"), "(absent)");
+}
+
+TEST(Settings, ListensOnTcpWithPasswordsAndOpensTheLanOnlyBeyondLoopback) {
+  testing::TempDir temp;
+  fs::permissions(temp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  Config config;
+  config.data_dir = temp.path() / "postgres";
+  config.socket_dir = temp.path() / "run";
+  config.secrets_dir = temp.path() / "secrets";
+  config.listen_addresses = {"127.0.0.1"};
+  config.port = static_cast<std::uint16_t>(20000 + ::getpid() % 20000);  // several suites run at once
+  Cluster cluster(config);
+  cluster.start();
+  cluster.wait_ready();
+
+  std::ifstream secret(config.secrets_dir / "postgres-superuser");
+  std::string password;
+  secret >> password;
+  pqxx::connection over_tcp("host=127.0.0.1 port=" + std::to_string(config.port) +
+                            " user=berth dbname=postgres password=" + password);
+  pqxx::nontransaction query(over_tcp);
+  EXPECT_EQ(query.exec("SELECT inet_client_addr()::text")[0][0].as<std::string>(), "127.0.0.1/32");
+  EXPECT_THROW(pqxx::connection("host=127.0.0.1 port=" + std::to_string(config.port) +
+                                " user=berth dbname=postgres password=wrong"),
+               pqxx::broken_connection);
+
+  EXPECT_EQ(detail::hba_rules(config).find("samenet"), std::string::npos);
+  config.listen_addresses = {"0.0.0.0"};
+  EXPECT_NE(detail::hba_rules(config).find("host    all          all   samenet       scram-sha-256"), std::string::npos)
+      << detail::hba_rules(config);
 }
 
 }  // namespace
