@@ -146,6 +146,9 @@ std::vector<std::string> server_arguments(Config const& config, std::uint64_t me
       {"password_encryption", "scram-sha-256"},
       {"log_line_prefix", "[%p] %q%u@%d "},  // berth's log adds the time
       {"log_min_duration_statement", "5000"},
+      // JIT needs writable+executable memory, which the hardened service forbids
+      // (MemoryDenyWriteExecute); small servers gain little from it.
+      {"jit", "off"},
   };
   for (auto const& [name, value] : config.settings) values[name] = value;
 
