@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the Debian package from the committed tree: dist/berth_<version>_<arch>.deb, then runs
+# lintian on it (errors fail the script). Installs debhelper and lintian when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+missing=()
+for package in debhelper lintian fakeroot dpkg-dev; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# The committed tree only (no build/, var/), with packaging/debian as the package's debian/.
+git archive --format=tar --prefix=berth/ HEAD | tar -x -C "$work"
+cp -r "$work/berth/packaging/debian" "$work/berth/debian"
+(cd "$work/berth" && DEB_BUILD_OPTIONS="parallel=$(nproc) nocheck" dpkg-buildpackage -b -us -uc)
+mkdir -p dist
+cp "$work"/berth_*.deb dist/
+deb=$(ls -t dist/berth_*.deb | head -1)
+echo "package: $deb"
+# Errors fail; warnings are printed for the notes.
+lintian --fail-on error --suppress-tags dir-or-file-in-srv "$deb"
