@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "applications.hpp"
+#include "backup_commands.hpp"
 #include "berth/appliance/config.hpp"
 #include "berth/core/version.hpp"
 #include "cluster_commands.hpp"
@@ -152,6 +153,24 @@ int run_cli(int argc, char** argv) {
   archive_command->add_option("--to", archive_dir, "archive directory")->required();
   archive_command->add_option("PATH", wal_path, "the segment (%p)")->required();
   archive_command->add_option("NAME", wal_name, "its file name (%f)")->required();
+  auto* backup_command = app.add_subcommand("backup", "snapshots of the primary volume on the backup volume");
+  backup_command->require_subcommand(1);
+  auto* backup_run_command = backup_command->add_subcommand(
+      "run", "take a snapshot: registry, PostgreSQL base backup, configuration and secrets");
+  auto* backup_list_command = backup_command->add_subcommand("list", "list the complete snapshots");
+  auto* backup_verify_command = backup_command->add_subcommand(
+      "verify", "rehash a snapshot (default: the newest) against its manifest; exit 1 naming any mismatch");
+  std::string backup_id;
+  bool backup_all = false;
+  auto* verify_id = backup_verify_command->add_option("ID", backup_id, "snapshot id (default: the newest)");
+  backup_verify_command->add_flag("--all", backup_all, "verify every snapshot")->excludes(verify_id);
+  auto* backup_restore_command =
+      backup_command->add_subcommand("restore", "rebuild a primary volume from a snapshot into a folder");
+  std::string restore_target;
+  bool restore_force = false;
+  backup_restore_command->add_option("ID", backup_id, "snapshot id")->required();
+  backup_restore_command->add_option("--to", restore_target, "folder to rebuild the primary volume in")->required();
+  backup_restore_command->add_flag("--force", restore_force, "write into a folder that is not empty");
   auto* user_command =
       app.add_subcommand("user", "manage the users of the htpasswd file (auth.htpasswd) and their groups");
   user_command->require_subcommand(1);
@@ -233,6 +252,11 @@ int run_cli(int argc, char** argv) {
     if (user_del_command->parsed()) return user_del(load(global), user_name, std::cout);
     if (user_list_command->parsed()) return user_list(load(global), std::cout);
     if (tls_ca_command->parsed()) return tls_ca(load(global), std::cout);
+    if (backup_run_command->parsed()) return backup_run(load(global), std::cout);
+    if (backup_list_command->parsed()) return backup_list(load(global), std::cout);
+    if (backup_verify_command->parsed()) return backup_verify(load(global), backup_id, backup_all, std::cout);
+    if (backup_restore_command->parsed())
+      return backup_restore(load(global), backup_id, restore_target, restore_force, std::cout);
 
     if (serve_command->parsed()) {
       auto config = load(global);

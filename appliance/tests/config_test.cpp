@@ -128,6 +128,10 @@ std::string read_text(fs::path const& file) {
 
 // Every leaf key of the schema, by its last name segment, as written in a YAML file.
 constexpr std::string_view leaf_keys[] = {
+    "keep_last",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
     "level",
     "primary",
     "backup",
@@ -331,7 +335,8 @@ TEST(Config, RejectsMalformedListenAddresses) {
 
 TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
   EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
-            "FILE:3:1: unknown key \"servr\" (known keys under the top level: access, auth, databases, log, postgres, "
+            "FILE:3:1: unknown key \"servr\" (known keys under the top level: access, auth, backup, databases, log, "
+            "postgres, "
             "registry, server, "
             "volumes)\nHINT: did you mean server?");
 }
@@ -345,24 +350,27 @@ TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
 
 TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
   EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"listen\" (known keys under the top level: access, auth, databases, log, postgres, "
+            "FILE:1:1: unknown key \"listen\" (known keys under the top level: access, auth, backup, databases, log, "
+            "postgres, "
             "registry, server, "
             "volumes)\nHINT: did you mean server.listen?");
 }
 
 TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
-  EXPECT_EQ(error_for("promotion:\n  ecr: [alice]\n"),
-            "FILE:1:1: unknown key \"promotion\" (known keys under the top level: access, auth, databases, log, "
-            "postgres, registry, server, "
-            "volumes)");
+  EXPECT_EQ(
+      error_for("promotion:\n  ecr: [alice]\n"),
+      "FILE:1:1: unknown key \"promotion\" (known keys under the top level: access, auth, backup, databases, log, "
+      "postgres, registry, server, "
+      "volumes)");
 }
 
 TEST(Config, RejectsDottedKeysWrittenFlat) {
-  EXPECT_EQ(error_for("server.listen: 127.0.0.1:5000\n"),
-            "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: access, auth, databases, log, "
-            "postgres, registry, server, "
-            "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
-            "indented \"listen:\" below it");
+  EXPECT_EQ(
+      error_for("server.listen: 127.0.0.1:5000\n"),
+      "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: access, auth, backup, databases, log, "
+      "postgres, registry, server, "
+      "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
+      "indented \"listen:\" below it");
 }
 
 TEST(Config, RejectsThreadsOutOfRange) {
@@ -511,11 +519,13 @@ TEST(Config, RejectsAValueWhereASectionIsExpected) {
 
 TEST(Config, RejectsATopLevelThatIsNotAMap) {
   EXPECT_EQ(error_for("- server\n- log\n"),
-            "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, databases, log, "
+            "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, backup, "
+            "databases, log, "
             "postgres, "
             "registry, server, volumes), got a list");
   EXPECT_EQ(error_for("just text\n"),
-            "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, databases, log, "
+            "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, backup, "
+            "databases, log, "
             "postgres, "
             "registry, server, volumes), got \"just text\"");
 }
@@ -786,6 +796,19 @@ TEST(Config, PackagedExampleCommentedOutKeysAreValid) {
   EXPECT_EQ(config.server.idle_timeout, defaults.server.idle_timeout);
   EXPECT_EQ(config.server.io_timeout, defaults.server.io_timeout);
   EXPECT_EQ(config.server.shutdown_grace, defaults.server.shutdown_grace);
+}
+
+TEST(Config, ReadsTheBackupRetention) {
+  auto const defaults = default_config();
+  EXPECT_EQ(defaults.snapshots.retention.keep_last, 1u);
+  EXPECT_EQ(defaults.snapshots.retention.keep_daily, 7u);
+  EXPECT_EQ(defaults.snapshots.retention.keep_weekly, 4u);
+  EXPECT_EQ(defaults.snapshots.retention.keep_monthly, 6u);
+  auto const config = load_yaml("backup:\n  keep_last: 3\n  keep_daily: 14\n  keep_weekly: 0\n  keep_monthly: 12\n");
+  EXPECT_EQ(config.snapshots.retention.keep_last, 3u);
+  EXPECT_EQ(config.snapshots.retention.keep_daily, 14u);
+  EXPECT_EQ(config.snapshots.retention.keep_weekly, 0u);
+  EXPECT_EQ(config.snapshots.retention.keep_monthly, 12u);
 }
 
 TEST(Config, ReadsTheRegistrySection) {

@@ -1,0 +1,26 @@
+// `berth backup ...`: snapshots of the primary volume onto the backup volume.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+
+#include "berth/appliance/config.hpp"
+
+namespace berth::appliance {
+
+/// `berth backup run`: one snapshot; with PostgreSQL enabled a base backup of the cluster, which
+/// is started for the snapshot when the service is not running. Returns the exit code.
+int backup_run(Config const& config, std::ostream& out);
+
+/// `berth backup list`: id, time, bytes added, total, duration, status.
+int backup_list(Config const& config, std::ostream& out);
+
+/// `berth backup verify [ID|--all]` (no ID: the newest): 1 and every mismatch named when any.
+int backup_verify(Config const& config, std::string const& id, bool all, std::ostream& out);
+
+/// `berth backup restore ID --to DIR [--force]`.
+int backup_restore(Config const& config, std::string const& id, std::filesystem::path const& target, bool force,
+                   std::ostream& out);
+
+}  // namespace berth::appliance

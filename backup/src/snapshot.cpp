@@ -1,0 +1,374 @@
+// Taking and listing snapshots. Order matters for consistency while the service runs: the
+// registry metadata is archived before blobs are copied, and the registry commits a blob before
+// any metadata refers to it, so every blob the archived metadata names is in the pool.
+#include "berth/backup/snapshot.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <ctime>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "base_backup.hpp"
+#include "berth/core/log.hpp"
+#include "berth/core/version.hpp"
+#include "berth/registry/digest.hpp"
+#include "io.hpp"
+#include "snapshot_layout.hpp"
+
+namespace berth::backup {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+std::string format_time(Clock::time_point when, char const* format) {
+  std::time_t const seconds = Clock::to_time_t(when);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, format, &utc);
+  return text;
+}
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// Writes files into a tar + zstd archive, recording each entry for the manifest.
+class ArchiveWriter {
+public:
+  explicit ArchiveWriter(fs::path const& file) : archive_(archive_write_new()), file_(file) {
+    if (archive_write_add_filter_zstd(archive_) != ARCHIVE_OK ||
+        archive_write_set_format_pax_restricted(archive_) != ARCHIVE_OK ||
+        archive_write_open_filename(archive_, file.c_str()) != ARCHIVE_OK)
+      fail("cannot create");
+  }
+  ~ArchiveWriter() { archive_write_free(archive_); }
+  ArchiveWriter(ArchiveWriter const&) = delete;
+  ArchiveWriter& operator=(ArchiveWriter const&) = delete;
+
+  // Adds `root` recursively under the name `prefix`, leaving out `excluded` (names relative to root).
+  void add_tree(fs::path const& root, std::string const& prefix, std::set<std::string> const& excluded) {
+    std::error_code ec;
+    fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+    if (ec) return;  // absent: nothing to archive
+    for (; it != end; it.increment(ec)) {
+      if (ec) {
+        logger("backup")->warn("cannot read {}: {}", root.string(), ec.message());
+        ec.clear();
+        continue;
+      }
+      auto const relative = it->path().lexically_relative(root).generic_string();
+      if (excluded.count(relative)) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      add(it->path(), prefix.empty() ? relative : prefix + "/" + relative);
+    }
+  }
+
+  // Adds one file, folder or symlink; a file that vanished meanwhile is left out.
+  void add(fs::path const& source, std::string const& name) {
+    struct stat info {};
+    if (::lstat(source.c_str(), &info) != 0) return;
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, name.c_str());
+    archive_entry_set_perm(entry, info.st_mode & 07777);
+    archive_entry_set_mtime(entry, info.st_mtime, 0);
+    json record = {{"path", name}, {"mode", info.st_mode & 07777}};
+    if (S_ISDIR(info.st_mode)) {
+      archive_entry_set_filetype(entry, AE_IFDIR);
+      record["type"] = "dir";
+      write_header(entry);
+    } else if (S_ISLNK(info.st_mode)) {
+      archive_entry_set_filetype(entry, AE_IFLNK);
+      auto const target = fs::read_symlink(source).string();
+      archive_entry_set_symlink(entry, target.c_str());
+      record["type"] = "symlink";
+      record["target"] = target;
+      write_header(entry);
+    } else if (S_ISREG(info.st_mode)) {
+      // Files are replaced by rename, never rewritten: the open descriptor keeps one version.
+      int const fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        archive_entry_free(entry);
+        if (errno == ENOENT) return;
+        throw Error(detail::errno_message("cannot open " + source.string()));
+      }
+      struct stat opened {};
+      ::fstat(fd, &opened);
+      archive_entry_set_filetype(entry, AE_IFREG);
+      archive_entry_set_size(entry, opened.st_size);
+      write_header(entry);
+      registry::Hasher hasher;
+      std::uint64_t written = 0;
+      std::array<char, 1 << 16> buffer{};
+      while (written < static_cast<std::uint64_t>(opened.st_size)) {
+        auto const n =
+            ::read(fd, buffer.data(),
+                   std::min<std::uint64_t>(buffer.size(), static_cast<std::uint64_t>(opened.st_size) - written));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          ::close(fd);
+          archive_entry_free(entry);
+          throw Error("cannot read " + source.string() + ": it shrank while being archived");
+        }
+        if (archive_write_data(archive_, buffer.data(), static_cast<std::size_t>(n)) < 0) {
+          ::close(fd);
+          archive_entry_free(entry);
+          fail("cannot write");
+        }
+        hasher.update({buffer.data(), static_cast<std::size_t>(n)});
+        written += static_cast<std::uint64_t>(n);
+      }
+      ::close(fd);
+      record["type"] = "file";
+      record["size"] = written;
+      record["sha256"] = hasher.finish().hex();
+    } else {
+      archive_entry_free(entry);
+      return;  // sockets, fifos: nothing to keep
+    }
+    archive_entry_free(entry);
+    entries_.push_back(std::move(record));
+  }
+
+  json finish() {
+    if (archive_write_close(archive_) != ARCHIVE_OK) fail("cannot finish");
+    return std::move(entries_);
+  }
+
+private:
+  void write_header(archive_entry* entry) {
+    if (archive_write_header(archive_, entry) != ARCHIVE_OK) {
+      archive_entry_free(entry);
+      fail("cannot write");
+    }
+  }
+  [[noreturn]] void fail(std::string const& what) {
+    throw Error(what + " archive " + file_.string() + ": " +
+                (archive_error_string(archive_) ? archive_error_string(archive_) : "unknown error"));
+  }
+
+  archive* archive_;
+  fs::path file_;
+  json entries_ = json::array();
+};
+
+// Copies a blob into the pool once: to a temporary name, fsync'ed, rehashed, then renamed.
+// Returns the bytes added (0 when the pool already holds it).
+std::uint64_t copy_to_pool(fs::path const& source, fs::path const& pooled, std::string const& algorithm,
+                           std::string const& hex) {
+  if (fs::exists(pooled)) return 0;
+  fs::create_directories(pooled.parent_path());
+  auto const staging = pooled.parent_path() / (".tmp-" + hex);
+  std::error_code ec;
+  fs::copy_file(source, staging, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    if (!fs::exists(source)) return 0;  // deleted by garbage collection meanwhile
+    throw Error("cannot copy blob " + algorithm + ":" + hex + " to " + staging.string() + ": " + ec.message());
+  }
+  detail::fsync_path(staging);
+  auto const copied = detail::hash_file(staging, algorithm == "sha512");
+  if (copied.hex != hex) {
+    fs::remove(staging);
+    throw Error("blob " + algorithm + ":" + hex + " copied from " + source.string() + " hashes to " + copied.hex +
+                "\nHINT: run `berth registry fsck` to check the registry's storage");
+  }
+  fs::rename(staging, pooled);
+  detail::fsync_path(pooled.parent_path());
+  return copied.size;
+}
+
+// Removes what a killed run left: .partial-* folders and pool staging files.
+void remove_leftovers(fs::path const& volume) {
+  auto const log = logger("backup");
+  std::error_code ec;
+  for (auto const& entry : fs::directory_iterator(volume / "snapshots", ec)) {
+    if (entry.path().filename().string().rfind(".partial-", 0) == 0) {
+      log->info("removing unfinished snapshot {}", entry.path().string());
+      fs::remove_all(entry.path());
+    }
+  }
+  for (auto it = fs::recursive_directory_iterator(volume / "pool", ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->path().filename().string().rfind(".tmp-", 0) == 0) fs::remove(it->path(), ec);
+  }
+}
+
+SnapshotInfo info_of(json const& manifest) {
+  SnapshotInfo info;
+  info.id = manifest.at("id");
+  info.started = manifest.at("started");
+  info.finished = manifest.at("finished");
+  info.duration_seconds = manifest.at("durations").at("total");
+  info.bytes_added = manifest.at("bytes_added");
+  info.bytes_total = manifest.at("bytes_total");
+  info.blobs = manifest.at("blobs").size();
+  info.blobs_copied = manifest.at("blobs_copied");
+  info.has_database = manifest.contains("postgres");
+  return info;
+}
+
+}  // namespace
+
+namespace detail {
+
+fs::path pool_path(fs::path const& volume, std::string const& digest) {
+  auto const colon = digest.find(':');
+  auto const hex = digest.substr(colon + 1);
+  return volume / "pool" / digest.substr(0, colon) / hex.substr(0, 2) / hex;
+}
+
+json read_manifest(Config const& config, std::string const& id) {
+  auto const file = config.volume / "snapshots" / id / "manifest.json";
+  if (id.empty() || id.find('/') != std::string::npos || id[0] == '.' || !fs::exists(file))
+    throw Error("snapshot " + id + " does not exist on " + config.volume.string() +
+                "\nHINT: `berth backup list` shows the snapshots");
+  try {
+    return json::parse(read_text(file));
+  } catch (json::exception const& e) {
+    throw Error("cannot read " + file.string() + ": " + e.what());
+  }
+}
+
+}  // namespace detail
+
+SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> const& database) {
+  auto const log = logger("backup");
+  auto const began = Clock::now();
+  auto const volume = config.volume;
+  fs::create_directories(volume / "snapshots");
+  fs::create_directories(volume / "pool");
+  detail::FileLock lock(volume / ".lock");
+  if (!lock.locked())
+    throw Busy("another backup job holds " + (volume / ".lock").string() +
+               "\nHINT: wait for it to finish (`berth backup list` shows finished snapshots)");
+  remove_leftovers(volume);
+
+  // The id is the start time; a second run in the same second takes the next free second.
+  auto stamp = began;
+  std::string id = format_time(stamp, "%Y%m%dT%H%M%SZ");
+  while (fs::exists(volume / "snapshots" / id)) {
+    stamp += std::chrono::seconds(1);
+    id = format_time(stamp, "%Y%m%dT%H%M%SZ");
+  }
+  auto const work = volume / "snapshots" / (".partial-" + id);
+  fs::create_directories(work);
+  log->info("snapshot started id={} primary={}", id, config.primary.string());
+
+  json manifest = {{"format", 1},
+                   {"id", id},
+                   {"berth_version", berth::version},
+                   {"started", format_time(began, "%Y-%m-%dT%H:%M:%SZ")}};
+  json durations = json::object();
+
+  // Everything but the server's live state, the cluster (base backup below), blobs (the pool),
+  // upload sessions in flight, and the backup volume itself when it lies inside the primary.
+  std::set<std::string> excluded = {"run", "postgres", "registry/blobs", "registry/uploads", "registry/tmp"};
+  auto const primary = fs::weakly_canonical(config.primary);
+  auto const inside = fs::weakly_canonical(volume).lexically_relative(primary).generic_string();
+  if (!inside.empty() && inside != "." && inside.rfind("..", 0) != 0) excluded.insert(inside);
+  auto phase = Clock::now();
+  ArchiveWriter writer(work / "files.tar.zst");
+  writer.add_tree(primary, "", excluded);
+  for (auto const& extra : config.extra) {
+    auto const absolute = fs::weakly_canonical(extra);
+    auto const relative = absolute.lexically_relative(primary).generic_string();
+    if (!relative.empty() && relative.rfind("..", 0) != 0) continue;  // already archived with the primary volume
+    auto const name = "extra" + absolute.generic_string();
+    writer.add(absolute, name);
+    if (fs::is_directory(absolute)) writer.add_tree(absolute, name, {});
+  }
+  manifest["entries"] = writer.finish();
+  detail::fsync_path(work / "files.tar.zst");
+  durations["files"] = seconds_between(phase, Clock::now());
+
+  // Blobs after the metadata: the registry commits a blob before anything refers to it.
+  phase = Clock::now();
+  json blobs = json::array();
+  std::uint64_t bytes_added = 0;
+  std::uint64_t bytes_total = 0;
+  std::size_t copied_count = 0;
+  auto const blob_root = primary / "registry" / "blobs";
+  std::error_code ec;
+  for (auto const& algorithm : fs::directory_iterator(blob_root, ec)) {
+    for (auto const& prefix : fs::directory_iterator(algorithm.path())) {
+      for (auto const& blob : fs::directory_iterator(prefix.path())) {
+        auto const alg = algorithm.path().filename().string();
+        auto const hex = blob.path().filename().string();
+        if (hex.size() < 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+        auto const digest = alg + ":" + hex;
+        auto const pooled = detail::pool_path(volume, digest);
+        auto const added = copy_to_pool(blob.path(), pooled, alg, hex);
+        if (!fs::exists(pooled)) continue;  // vanished before it was copied
+        auto const size = fs::file_size(pooled);
+        if (added > 0) ++copied_count;
+        bytes_added += added;
+        bytes_total += size;
+        blobs.push_back({{"digest", digest}, {"size", size}});
+      }
+    }
+  }
+  manifest["blobs"] = std::move(blobs);
+  manifest["blobs_copied"] = copied_count;
+  durations["blobs"] = seconds_between(phase, Clock::now());
+
+  if (database) {
+    phase = Clock::now();
+    auto const base = detail::take_base_backup(*database, work / "postgres.tar.gz");
+    manifest["postgres"] = {{"version", base.version},   {"file", "postgres.tar.gz"}, {"start_lsn", base.start_lsn},
+                            {"stop_lsn", base.stop_lsn}, {"timeline", base.timeline}, {"start_wal", base.start_wal}};
+    durations["postgres"] = seconds_between(phase, Clock::now());
+  }
+
+  json files = json::array();
+  for (auto const* name : {"files.tar.zst", "postgres.tar.gz"}) {
+    if (!fs::exists(work / name)) continue;
+    auto const hashed = detail::hash_file(work / name);
+    files.push_back({{"path", name}, {"size", hashed.size}, {"sha256", hashed.hex}});
+    bytes_added += hashed.size;
+    bytes_total += hashed.size;
+  }
+  manifest["files"] = std::move(files);
+  manifest["bytes_added"] = bytes_added;
+  manifest["bytes_total"] = bytes_total;
+  auto const finished = Clock::now();
+  durations["total"] = seconds_between(began, finished);
+  manifest["durations"] = durations;
+  manifest["finished"] = format_time(finished, "%Y-%m-%dT%H:%M:%SZ");
+
+  // Publish: the manifest last inside the working folder, then the folder under its id.
+  detail::write_file_durably(work / "manifest.json", manifest.dump(2) + "\n");
+  fs::rename(work, volume / "snapshots" / id);
+  detail::fsync_path(volume / "snapshots");
+  auto const info = info_of(manifest);
+  log->info("snapshot done id={} blobs={} blobs_copied={} bytes_added={} bytes_total={} seconds={:.1f}", id, info.blobs,
+            info.blobs_copied, info.bytes_added, info.bytes_total, info.duration_seconds);
+  return info;
+}
+
+std::vector<SnapshotInfo> list_snapshots(Config const& config) {
+  std::vector<SnapshotInfo> result;
+  std::error_code ec;
+  for (auto const& entry : fs::directory_iterator(config.volume / "snapshots", ec)) {
+    auto const name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.' || !fs::exists(entry.path() / "manifest.json")) continue;
+    result.push_back(info_of(detail::read_manifest(config, name)));
+  }
+  std::sort(result.begin(), result.end(), [](auto const& a, auto const& b) { return a.id < b.id; });
+  return result;
+}
+
+}  // namespace berth::backup
