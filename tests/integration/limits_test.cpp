@@ -89,14 +89,20 @@ TEST(Limits, SignedInUserHasABucketOfItsOwn) {
 TEST(Limits, AccessLogHasOneJsonLinePerRequestAndNoSecrets) {
   TempDir users;
   BerthInstance berth(auth_config(users, ""));
+  // A line is written once its response is out, which the client may see first: wait for each
+  // before the next request, so the lines come in request order.
+  auto logged = [&](std::size_t count) { return eventually(10s, [&] { return access_lines(berth).size() >= count; }); };
   ASSERT_EQ(get(berth, "/v2/api/app/tags/list", {{"Authorization", alice_basic}})->status, 404);
+  ASSERT_TRUE(logged(1)) << berth.process().output();
   auto token = get(berth, "/token?service=berth&scope=repository:api/app:pull", {{"Authorization", alice_basic}});
   ASSERT_EQ(token->status, 200);
+  ASSERT_TRUE(logged(2)) << berth.process().output();
   auto const bearer = nlohmann::json::parse(token->body)["token"].get<std::string>();
   ASSERT_EQ(get(berth, "/v2/", {{"Authorization", "Bearer " + bearer}})->status, 200);
+  ASSERT_TRUE(logged(3)) << berth.process().output();
   ASSERT_EQ(get(berth, "/v2/", {{"Authorization", alice_wrong}})->status, 401);
+  ASSERT_TRUE(logged(4)) << berth.process().output();
 
-  ASSERT_TRUE(eventually(10s, [&] { return access_lines(berth).size() >= 4; })) << berth.process().output();
   auto lines = access_lines(berth);
   ASSERT_EQ(lines.size(), 4u) << berth.process().output();
   for (auto const& line : lines)
