@@ -88,6 +88,7 @@ struct Key {
   void (*read)(Config&, YAML::Node const&, NodeContext const&) = nullptr;  // custom only
 };
 
+constexpr std::array<std::string_view, 3> metrics_access{"loopback", "authenticated", "off"};
 constexpr std::array<std::string_view, 7> log_levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 
 constexpr std::int64_t kib = 1024;
@@ -134,7 +135,7 @@ std::string show_bool(bool value) {
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 36> const schema{{
+std::array<Key, 41> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -197,6 +198,11 @@ std::array<Key, 36> const schema{{
            return text.empty() ? std::string("none") : text;
          },
      .read = read_databases},
+    {.name = "log.access",
+     .kind = Kind::boolean,
+     .doc = "write one JSON line per HTTP request to the access log (logger \"access\")",
+     .store = [](Config& c, Value const& v) { c.server.access_log = std::get<bool>(v); },
+     .show = [](Config const& c) { return show_bool(c.server.access_log); }},
     {.name = "log.level",
      .kind = Kind::choice,
      .choices = log_levels,
@@ -329,6 +335,18 @@ std::array<Key, 36> const schema{{
            c.server.port = std::get<Endpoint>(v).port;
          },
      .show = [](Config const& c) { return format_endpoint(c.server.host, c.server.port); }},
+    {.name = "server.max_connections_per_ip",
+     .kind = Kind::integer,
+     .min = 0,
+     .max = 1000000,
+     .doc = "open connections one client address may have; more are closed at once; 0 means no cap",
+     .store = [](Config& c,
+                 Value const& v) { c.server.max_connections_per_ip = static_cast<std::uint32_t>(as_number(v)); },
+     .show =
+         [](Config const& c) {
+           return c.server.max_connections_per_ip == 0 ? std::string("unlimited")
+                                                       : std::to_string(c.server.max_connections_per_ip);
+         }},
     {.name = "server.max_header_bytes",
      .kind = Kind::size,
      .min = kib,
@@ -336,6 +354,37 @@ std::array<Key, 36> const schema{{
      .doc = "largest request line plus headers; a larger request head gets 431",
      .store = [](Config& c, Value const& v) { c.server.max_header_bytes = static_cast<std::uint32_t>(as_number(v)); },
      .show = [](Config const& c) { return format_size(c.server.max_header_bytes); }},
+    {.name = "server.metrics",
+     .kind = Kind::choice,
+     .choices = metrics_access,
+     .doc = "who may read GET /metrics: loopback clients, signed-in users (and loopback), or nobody",
+     .store =
+         [](Config& c, Value const& v) {
+           auto const& word = std::get<std::string>(v);
+           c.server.metrics = word == "off"             ? proxy::MetricsAccess::off
+                              : word == "authenticated" ? proxy::MetricsAccess::authenticated
+                                                        : proxy::MetricsAccess::loopback;
+         },
+     .show = [](Config const& c) { return std::string(metrics_access[static_cast<std::size_t>(c.server.metrics)]); }},
+    {.name = "server.rate_limit.burst",
+     .kind = Kind::integer,
+     .min = 0,
+     .max = 1000000,
+     .doc = "requests a client may send at once before server.rate_limit.requests_per_second applies; 0: the same",
+     .store = [](Config& c, Value const& v) { c.server.rate_limit.burst = static_cast<std::uint32_t>(as_number(v)); },
+     .show = [](Config const& c) { return std::to_string(c.server.rate_limit.burst); }},
+    {.name = "server.rate_limit.requests_per_second",
+     .kind = Kind::integer,
+     .min = 0,
+     .max = 1000000,
+     .doc = "requests per second per user (per address when anonymous), answered 429 beyond; 0 turns it off",
+     .store = [](Config& c, Value const& v) { c.server.rate_limit.per_second = static_cast<double>(as_number(v)); },
+     .show =
+         [](Config const& c) {
+           return c.server.rate_limit.per_second == 0
+                      ? std::string("off")
+                      : std::to_string(static_cast<std::int64_t>(c.server.rate_limit.per_second));
+         }},
     {.name = "server.shutdown_grace",
      .kind = Kind::duration,
      .min = 0,

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <nlohmann/json.hpp>
 
 #include "applications.hpp"
@@ -19,6 +20,7 @@
 #include "berth/postgres/cluster.hpp"
 #include "berth/proxy/auth.hpp"
 #include "berth/proxy/https_redirect.hpp"
+#include "berth/proxy/metrics.hpp"
 #include "berth/proxy/server.hpp"
 #include "berth/registry/access.hpp"
 #include "berth/registry/api.hpp"
@@ -68,6 +70,25 @@ void add_health_route(proxy::Router& router) {
     response.headers.set("Cache-Control", "no-store");
     return response;
   });
+}
+
+// Access lines are JSON objects carrying their own time: no level or logger name in front, so
+// each line parses as it is (journald adds its own timestamp anyway).
+void use_json_access_log() {
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  sink->set_pattern("%v");
+  logger("access")->sinks() = {sink};
+}
+
+// GET /metrics for Prometheus, loopback only unless server.metrics says otherwise.
+void add_metrics_route(proxy::Router& router, std::shared_ptr<proxy::Metrics const> metrics,
+                       proxy::MetricsAccess access, std::shared_ptr<proxy::Authenticator const> const& authenticator) {
+  if (access == proxy::MetricsAccess::off) return;
+  router.add(proxy::Method::get, "/metrics", proxy::metrics_handler(std::move(metrics), access));
+  if (access == proxy::MetricsAccess::authenticated && authenticator)
+    router.add_guard("/metrics", [authenticator](proxy::Request const& request) {
+      authenticator->authorize(request, std::nullopt);  // any signed-in user
+    });
 }
 
 // Users in the htpasswd file turn authentication on; nullptr when there are none.
@@ -131,6 +152,9 @@ int serve(Config const& config) {
   add_health_route(router);
   if (authenticator) proxy::add_authentication(router, authenticator, "/v2/", registry::required_access);
   registry::add_routes(router, registry_storage);
+  auto metrics = std::make_shared<proxy::Metrics>();
+  add_metrics_route(router, metrics, config.server.metrics, authenticator);
+  if (config.server.access_log) use_json_access_log();
 
   // TLS: the operator's certificate, or one from berth's own CA (made on first start, renewed
   // before it expires). A plain listener beside it answers health checks and sends the rest to https.
@@ -142,7 +166,7 @@ int serve(Config const& config) {
         "or remove server.http_redirect_listen");
 
   // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.
-  proxy::Server server(server_config, std::move(router));
+  proxy::Server server(server_config, std::move(router), metrics);
   if (config.http_redirect) {
     proxy::Router redirect_router;
     add_health_route(redirect_router);

@@ -142,6 +142,11 @@ constexpr std::string_view leaf_keys[] = {
     "idle_timeout",
     "io_timeout",
     "shutdown_grace",
+    "access",
+    "max_connections_per_ip",
+    "metrics",
+    "burst",
+    "requests_per_second",
     "namespaces",
     "delete_enabled",
     "max_manifest_bytes",
@@ -179,6 +184,10 @@ TEST(Config, DefaultsAreTheDevelopmentSettings) {
   EXPECT_EQ(config.server.idle_timeout, 120s);
   EXPECT_EQ(config.server.io_timeout, 60s);
   EXPECT_EQ(config.server.shutdown_grace, 25s);
+  EXPECT_EQ(config.server.max_connections_per_ip, 64u);
+  EXPECT_EQ(config.server.rate_limit.per_second, 0);
+  EXPECT_TRUE(config.server.access_log);
+  EXPECT_EQ(config.server.metrics, proxy::MetricsAccess::loopback);
   EXPECT_EQ(config.registry.root, "var/registry");
   EXPECT_EQ(config.postgres.data_dir, "var/postgres");
   EXPECT_EQ(config.postgres.socket_dir, "var/run/postgres");
@@ -203,10 +212,16 @@ TEST(Config, LoadsEveryKey) {
   auto const file = dir.write("berth.yaml", R"(
 log:
   level: debug
+  access: false
 volumes:
   primary: /data/berth
   backup: /mnt/backup
 server:
+  max_connections_per_ip: 0
+  metrics: authenticated
+  rate_limit:
+    requests_per_second: 20
+    burst: 100
   listen: 10.1.2.3:8080
   threads: 8
   max_header_bytes: 64KiB
@@ -228,6 +243,11 @@ server:
   EXPECT_EQ(config.server.idle_timeout, 120s);
   EXPECT_EQ(config.server.io_timeout, 3570s);
   EXPECT_EQ(config.server.shutdown_grace, 0s);
+  EXPECT_FALSE(config.server.access_log);
+  EXPECT_EQ(config.server.max_connections_per_ip, 0u);
+  EXPECT_EQ(config.server.metrics, proxy::MetricsAccess::authenticated);
+  EXPECT_EQ(config.server.rate_limit.per_second, 20);
+  EXPECT_EQ(config.server.rate_limit.burst, 100u);
   EXPECT_EQ(config.registry.root, "/data/berth/registry");
   EXPECT_EQ(config.postgres.data_dir, "/data/berth/postgres");
   EXPECT_EQ(config.postgres.socket_dir, "/data/berth/run/postgres");
@@ -342,10 +362,12 @@ TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
 }
 
 TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
-  EXPECT_EQ(error_for("server:\n  threads: 2\n  listn: 127.0.0.1:5000\n"),
-            "FILE:3:3: unknown key \"server.listn\" (known keys under server: header_timeout, "
-            "http_redirect_listen, idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads, tls)\n"
-            "HINT: did you mean server.listen?");
+  EXPECT_EQ(
+      error_for("server:\n  threads: 2\n  listn: 127.0.0.1:5000\n"),
+      "FILE:3:3: unknown key \"server.listn\" (known keys under server: header_timeout, "
+      "http_redirect_listen, idle_timeout, io_timeout, listen, max_connections_per_ip, max_header_bytes, metrics, "
+      "rate_limit, shutdown_grace, threads, tls)\n"
+      "HINT: did you mean server.listen?");
 }
 
 TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
@@ -513,7 +535,8 @@ TEST(Config, RejectsAValueWhereASectionIsExpected) {
   EXPECT_EQ(
       error_for("server: 127.0.0.1:5000\n"),
       "FILE:1:9: server: expected a map (known keys under server: header_timeout, "
-      "http_redirect_listen, idle_timeout, io_timeout, listen, max_header_bytes, shutdown_grace, threads, tls), got "
+      "http_redirect_listen, idle_timeout, io_timeout, listen, max_connections_per_ip, max_header_bytes, metrics, "
+      "rate_limit, shutdown_grace, threads, tls), got "
       "\"127.0.0.1:5000\"");
 }
 
@@ -796,6 +819,9 @@ TEST(Config, PackagedExampleCommentedOutKeysAreValid) {
   EXPECT_EQ(config.server.idle_timeout, defaults.server.idle_timeout);
   EXPECT_EQ(config.server.io_timeout, defaults.server.io_timeout);
   EXPECT_EQ(config.server.shutdown_grace, defaults.server.shutdown_grace);
+  EXPECT_EQ(config.server.max_connections_per_ip, defaults.server.max_connections_per_ip);
+  EXPECT_EQ(config.server.rate_limit.per_second, defaults.server.rate_limit.per_second);
+  EXPECT_EQ(config.server.metrics, defaults.server.metrics);
 }
 
 TEST(Config, ReadsTheBackupRetention) {
@@ -934,6 +960,16 @@ TEST(Config, RefusesGrantsThatCannotWork) {
   EXPECT_EQ(error_for("access:\n  - users: [alice]\n    actions: [pull]\n    repositories: [/api]\n"),
             "FILE:4:19: access.repositories: expected a namespace, repository or glob like api, api/orders, api/* "
             "or model/**, got \"/api\"");
+}
+
+TEST(Config, RejectsBadFrontDoorLimits) {
+  EXPECT_EQ(error_for("server:\n  metrics: public\n"),
+            "FILE:2:12: server.metrics: expected one of loopback, authenticated, off, got \"public\"");
+  EXPECT_NE(
+      error_for("server:\n  rate_limit:\n    requests_per_second: -1\n").find("server.rate_limit.requests_per_second"),
+      std::string::npos);
+  EXPECT_NE(error_for("log:\n  access: maybe\n").find("log.access"), std::string::npos);
+  EXPECT_EQ(load_yaml("server:\n  metrics: off\n").server.metrics, proxy::MetricsAccess::off);
 }
 
 }  // namespace

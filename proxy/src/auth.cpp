@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "berth/core/log.hpp"
+#include "request_notes.hpp"
 
 namespace berth::proxy {
 namespace {
@@ -163,6 +164,7 @@ void Authenticator::authorize(Request const& request, std::optional<RequiredAcce
   auto const header = request.headers.get("Authorization");
   std::optional<std::string> user;  // nullopt: anonymous
   std::optional<TokenClaims> claims;
+  if (required) note_access(required->repository, to_string(required->action));
   if (header) {
     if (auto const token = bearer_token(*header)) {
       claims = key_.verify(*token, config_.service, Clock::now());
@@ -178,6 +180,7 @@ void Authenticator::authorize(Request const& request, std::optional<RequiredAcce
       challenge(request, required, "unsupported authorization scheme; use Basic or Bearer");
     }
   }
+  if (user) note_user(*user);  // the access log and the per-user rate limit (may throw 429)
 
   if (!required) {
     if (user || claims) return;
@@ -212,6 +215,7 @@ Response Authenticator::issue_token(Request const& request) const {
       throw error;
     }
     user = credentials->user;
+    note_user(*user);
   }
   if (auto const service = request.query_param("service"); service && *service != config_.service)
     throw HttpError(400, "UNSUPPORTED", "this token service is \"" + config_.service + "\", not \"" + *service + "\"");

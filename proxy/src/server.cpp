@@ -14,15 +14,22 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include <spdlog/fmt/fmt.h>
+
+#include "access_log.hpp"
 #include "asio.hpp"
 #include "berth/core/log.hpp"
+#include "berth/core/random.hpp"
 #include "berth/core/version.hpp"
+#include "rate_limit.hpp"
+#include "request_notes.hpp"
 #include "tls_context.hpp"
 
 namespace berth::proxy {
@@ -42,6 +49,9 @@ constexpr std::uint64_t drain_limit_bytes = 64 * 1024;
 // client sees our response instead of a connection reset (a "lingering close").
 constexpr auto linger_time = 2s;
 constexpr std::uint64_t linger_limit_bytes = 16 * 1024 * 1024;
+// Connections refused over the per-address cap are logged at most this often (a flood would
+// otherwise flood the journal too).
+constexpr auto refusal_log_interval = 10s;
 
 using TlsStream = ssl::stream<tcp::socket>;
 template <class Stream>
@@ -76,6 +86,7 @@ struct ConnectionBase {
   }
 
   net::steady_timer watchdog;
+  net::ip::address peer;  // counted against server.max_connections_per_ip while open
   Clock::time_point deadline = Clock::time_point::max();
   bool busy = false;    // a request is being handled
   bool closed = false;  // all of this is touched only on the connection's own thread
@@ -212,7 +223,13 @@ private:
 }  // namespace
 
 struct Server::State {
-  explicit State(ServerConfig cfg) : config(std::move(cfg)), log(logger("http")), access(logger("access")) {
+  State(ServerConfig cfg, std::shared_ptr<Metrics> counters)
+      : config(std::move(cfg)),
+        metrics(counters ? std::move(counters) : std::make_shared<Metrics>()),
+        limiter(config.rate_limit),
+        request_id_prefix(random_hex(4)),
+        log(logger("http")),
+        access(logger("access")) {
     unsigned count = config.threads ? config.threads : std::max(2u, std::thread::hardware_concurrency());
     for (unsigned worker_idx = 0; worker_idx < count; ++worker_idx) workers.push_back(std::make_unique<Worker>());
     control.emplace(workers.front()->ioc.get_executor());
@@ -252,6 +269,14 @@ struct Server::State {
 
   mutable std::mutex connections_mutex;
   std::set<std::shared_ptr<ConnectionBase>> connections;
+  std::map<net::ip::address, std::uint32_t> connections_by_peer;  // guarded by connections_mutex
+
+  std::shared_ptr<Metrics> metrics;
+  RateLimiter limiter;
+  std::string request_id_prefix;  // random per start, so ids from different runs do not collide
+  std::atomic<std::uint64_t> next_request_id{1};
+  Clock::time_point last_refusal_log;   // on `control`
+  std::uint64_t refused_since_log = 0;  // on `control`
 
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<spdlog::logger> access;
@@ -397,6 +422,22 @@ net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Res
   }
 }
 
+HttpError too_many_requests(std::chrono::seconds wait) {
+  HttpError error(429, "TOOMANYREQUESTS",
+                  "too many requests; retry after " + std::to_string(wait.count()) + " seconds");
+  error.headers.set("Retry-After", std::to_string(wait.count()));
+  return error;
+}
+
+// Routes the request with `notes` visible to the layers above (authentication notes the user).
+Reply dispatch_noting(Router const& router, Request const& request, RequestNotes& notes) {
+  struct Reset {
+    ~Reset() { current_request_notes = nullptr; }
+  } reset;
+  current_request_notes = &notes;
+  return router.dispatch(request);
+}
+
 Request make_request(http::request_parser<http::empty_body> const& parser, std::string const& remote) {
   auto const& head = parser.get();
   Request request;
@@ -423,6 +464,8 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
   beast::error_code ec;
   auto remote_endpoint = connection->socket().remote_endpoint(ec);
   std::string remote = ec ? std::string("unknown") : format_endpoint(remote_endpoint);
+  std::string remote_ip = ec ? std::string("unknown") : remote_endpoint.address().to_string();
+  std::string const failures_key = "unverified:" + remote_ip;  // rate limit bucket, see below
   beast::flat_buffer buffer;
   bool first_request = true;
 
@@ -482,8 +525,20 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
 
     Response response;
     bool client_failed = false;  // the client broke off its request: nothing to answer
+    RequestNotes notes;
+    notes.limiter = &state.limiter;
+    bool const has_credentials = request.headers.get("Authorization").has_value();
     try {
-      Reply reply = router.dispatch(request);
+      // Anonymous clients are limited by address before anything runs. A client with credentials
+      // is charged to its user once authentication has verified who it is (note_user). Requests
+      // whose credentials were not verified are charged below to a failures bucket of their
+      // address, checked here first, so guessing passwords is limited too (before the costly
+      // bcrypt), without anonymous traffic from a shared address starving signed-in users.
+      if (state.limiter.enabled()) {
+        auto wait = has_credentials ? state.limiter.check(failures_key) : state.limiter.take(remote_ip);
+        if (wait) throw too_many_requests(*wait);
+      }
+      Reply reply = dispatch_noting(router, request, notes);
       if (auto* sink = std::get_if<std::unique_ptr<BodySink>>(&reply)) {
         if (expects_continue && !body.done()) {
           http::response<http::empty_body> go_on{http::status::continue_, version};
@@ -515,7 +570,11 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
                        error.what());
       response = error_response(HttpError(500, "INTERNAL_ERROR", "internal error; see the berth log"));
     }
+    if (has_credentials && !notes.user && state.limiter.enabled()) state.limiter.take(failures_key);
     if (client_failed) co_return;  // destroys the sink, which discards what it received
+    auto request_id =
+        fmt::format("{}-{:x}", state.request_id_prefix, state.next_request_id.fetch_add(1, std::memory_order_relaxed));
+    response.headers.set("X-Request-Id", request_id);
 
     // A body nobody read: drain a small one to keep the connection, else close after answering.
     if (!body.done() && body.remaining().value_or(0) <= drain_limit_bytes) {
@@ -537,10 +596,24 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
       write_failed = true;
       state.log->info("response not delivered remote={} target={} error=\"{}\"", remote, request.target, error.what());
     }
-    if (state.access->should_log(spdlog::level::info)) {
-      auto elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started);
-      state.access->info("{} \"{} {}\" {} in={} out={} ms={:.1f}", remote, request.method_name, request.target, status,
-                         body.received(), bytes_out, elapsed.count());
+    auto elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    state.metrics->record_request(classify_route(request.path), status, body.received(), bytes_out, elapsed);
+    if (status == 401 && has_credentials) state.metrics->record_auth_failure();
+    if (config.access_log && state.access->should_log(spdlog::level::info)) {
+      AccessRecord record{.time = std::chrono::system_clock::now(),
+                          .remote_ip = remote_ip,
+                          .user = notes.user ? std::string_view(*notes.user) : std::string_view(),
+                          .method = request.method_name,
+                          .path = request.path,
+                          .query = request.query,
+                          .repository = notes.repository,
+                          .action = notes.action,
+                          .status = status,
+                          .bytes_in = body.received(),
+                          .bytes_out = bytes_out,
+                          .duration_ms = elapsed * 1000,
+                          .request_id = request_id};
+      state.access->info("{}", format_access_record(record));
     }
     if (write_failed) co_return;
 
@@ -573,6 +646,7 @@ void start_connection(Server::State& state, Router const& router, net::io_contex
     std::lock_guard lock(state.connections_mutex);
     state.connections.insert(connection);
   }
+  state.metrics->connection_opened();
   net::co_spawn(ioc, watch_deadline(connection), net::detached);
   net::co_spawn(ioc, serve_http(state, router, connection), [&state, connection](std::exception_ptr failure) {
     if (failure) {
@@ -585,6 +659,43 @@ void start_connection(Server::State& state, Router const& router, net::io_contex
     connection->close();
     state.remove(connection);
   });
+}
+
+// Counts a new connection from `peer`; false when that address already has the most allowed.
+bool admit(Server::State& state, net::ip::address const& peer) {
+  std::lock_guard lock(state.connections_mutex);
+  auto& open = state.connections_by_peer[peer];
+  if (state.config.max_connections_per_ip && open >= state.config.max_connections_per_ip) return false;
+  ++open;
+  return true;
+}
+
+// Closes a connection over the per-address cap right after accept. A plain-HTTP client first
+// gets a 429 in the OCI error envelope: one non-blocking write into the fresh socket's empty send
+// buffer, which cannot stall the acceptor. A TLS client just sees the connection close.
+template <class Socket>  // the accepted socket, bound to its worker's io_context
+void refuse_connection(Server::State& state, Socket& socket, bool tls, net::ip::address const& peer) {
+  static std::string const answer = [] {
+    std::string body = R"({"errors":[{"code":"TOOMANYREQUESTS","message":"too many connections from your address"}]})";
+    return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+           "Connection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  beast::error_code ignored;
+  if (!tls) {
+    socket.non_blocking(true, ignored);
+    socket.write_some(net::buffer(answer), ignored);
+  }
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+  ++state.refused_since_log;
+  auto now = Clock::now();
+  if (now - state.last_refusal_log >= refusal_log_interval) {
+    state.log->warn("connection refused: too many from one address remote={} limit={} refused_since_last_warning={}",
+                    peer.to_string(), state.config.max_connections_per_ip, state.refused_since_log);
+    state.last_refusal_log = now;
+    state.refused_since_log = 0;
+  }
 }
 
 net::awaitable<void> accept_loop(Server::State& state, Server::State::Listener& listener) {
@@ -602,17 +713,26 @@ net::awaitable<void> accept_loop(Server::State& state, Server::State::Listener& 
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
+    auto peer = socket.remote_endpoint(ec);
+    if (ec) continue;  // gone already
+    if (!admit(state, peer.address())) {
+      refuse_connection(state, socket, listener.tls, peer.address());
+      continue;
+    }
     if (listener.tls) {
       std::shared_ptr<ssl::context> context;
       {
         std::lock_guard lock(state.tls_mutex);
         context = state.tls_context;
       }
-      start_connection(state, listener.router, worker.ioc,
-                       std::make_shared<Connection<TlsStream>>(std::move(socket), std::move(context)));
-    } else
-      start_connection(state, listener.router, worker.ioc,
-                       std::make_shared<Connection<tcp::socket>>(std::move(socket)));
+      auto connection = std::make_shared<Connection<TlsStream>>(std::move(socket), std::move(context));
+      connection->peer = peer.address();
+      start_connection(state, listener.router, worker.ioc, std::move(connection));
+    } else {
+      auto connection = std::make_shared<Connection<tcp::socket>>(std::move(socket));
+      connection->peer = peer.address();
+      start_connection(state, listener.router, worker.ioc, std::move(connection));
+    }
   }
 }
 
@@ -688,7 +808,11 @@ void Server::State::remove(std::shared_ptr<ConnectionBase> const& connection) {
     std::lock_guard lock(connections_mutex);
     connections.erase(connection);
     last = connections.empty();
+    if (auto open = connections_by_peer.find(connection->peer);
+        open != connections_by_peer.end() && --open->second == 0)
+      connections_by_peer.erase(open);
   }
+  metrics->connection_closed();
   if (last && stopping) net::post(*control, [this] { finish_stop(); });
 }
 
@@ -726,7 +850,8 @@ Server::State::Listener& Server::State::listen(std::string const& host, std::uin
   return *listeners.back();
 }
 
-Server::Server(ServerConfig config, Router router) : state_(std::make_unique<State>(std::move(config))) {
+Server::Server(ServerConfig config, Router router, std::shared_ptr<Metrics> metrics)
+    : state_(std::make_unique<State>(std::move(config), std::move(metrics))) {
   auto& state = *state_;
   // Certificate problems are start-up errors, before the port is taken.
   if (state.config.tls.enabled) state.tls_context = std::make_shared<ssl::context>(make_tls_context(state.config.tls));
@@ -807,6 +932,22 @@ void Server::run() {
   state.workers.front()->ioc.run();
   for (auto& thread : pool) thread.join();
   state.log->info("stopped address={}", main.address);
+}
+
+void note_user(std::string const& user) {
+  auto* notes = current_request_notes;
+  if (!notes) return;
+  notes->user = user;
+  if (notes->limiter && notes->limiter->enabled()) {
+    if (auto wait = notes->limiter->take("user:" + user)) throw too_many_requests(*wait);
+  }
+}
+
+void note_access(std::string_view repository, std::string_view action) {
+  if (auto* notes = current_request_notes) {
+    notes->repository = repository;
+    notes->action = action;
+  }
 }
 
 }  // namespace berth::proxy

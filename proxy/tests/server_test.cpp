@@ -5,10 +5,14 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/base_sink.h>
+#include <nlohmann/json.hpp>
 
+#include "berth/core/log.hpp"
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/raw_http.hpp"
 
@@ -403,6 +407,168 @@ TEST(Server, ReportsAPortInUse) {
                                  ": bind: Address already in use\nHINT:"))
         << error.what();
   }
+}
+
+}  // namespace
+}  // namespace berth::proxy
+
+namespace berth::proxy {
+namespace {
+
+TEST(ServerLimits, SlowLorisIsDroppedWithinTheHeaderTimeoutWhileOthersAreServed) {
+  ServerConfig config;
+  config.header_timeout = 2s;
+  RunningServer running(test_router(), config);
+  RawConnection slow("127.0.0.1", running.port());
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(slow.send("GET /hello HTTP/1.1\r\nHost: t\r\n"));  // and never the blank line
+  for (int client_idx = 0; client_idx < 5; ++client_idx) {
+    auto response = testing::http_request("127.0.0.1", running.port(), "GET", "/hello?" + std::to_string(client_idx));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+  }
+  EXPECT_TRUE(slow.wait_closed(10s));
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 1900ms);
+  EXPECT_LE(took, 3500ms);  // the timeout plus the watchdog's one-second granularity
+}
+
+TEST(ServerLimits, ConnectionsOverThePerAddressCapAreClosedAtOnce) {
+  ServerConfig config;
+  config.max_connections_per_ip = 2;
+  RunningServer running(test_router(), config);
+  auto first = std::make_unique<RawConnection>("127.0.0.1", running.port());
+  RawConnection second("127.0.0.1", running.port());
+  for (auto* connection : {first.get(), &second}) {
+    ASSERT_TRUE(connection->send(get("/hello")));
+    ASSERT_EQ(connection->read_response()->status, 200);
+  }
+  RawConnection third("127.0.0.1", running.port());
+  third.send(get("/hello"));
+  auto refused = third.read_response(false, 5s);
+  if (refused) {  // the answer may be lost to a reset when the request was still unread
+    EXPECT_EQ(refused->status, 429);
+    EXPECT_NE(refused->body.find("TOOMANYREQUESTS"), std::string::npos);
+  }
+  EXPECT_TRUE(third.wait_closed(5s));
+  // The connections within the cap carry on; one closing makes room for another.
+  ASSERT_TRUE(second.send(get("/hello")));
+  EXPECT_EQ(second.read_response()->status, 200);
+  first.reset();
+  EXPECT_TRUE(eventually(5s, [&] {
+    auto response = testing::http_request("127.0.0.1", running.port(), "GET", "/hello");
+    return response && response->status == 200;
+  }));
+}
+
+TEST(ServerLimits, RateLimitAnswers429WithRetryAfterAndServesAfterTheWait) {
+  ServerConfig config;
+  config.rate_limit = {.per_second = 1, .burst = 3};
+  RunningServer running(test_router(), config);
+  RawConnection connection("127.0.0.1", running.port());
+  std::optional<testing::HttpResponse> refused;
+  for (int request_idx = 0; request_idx < 10 && !refused; ++request_idx) {
+    ASSERT_TRUE(connection.send(get("/hello")));
+    auto response = connection.read_response();
+    ASSERT_TRUE(response);
+    if (response->status == 429)
+      refused = response;
+    else
+      EXPECT_EQ(response->status, 200);
+  }
+  ASSERT_TRUE(refused) << "a burst of 10 at 1/s with burst 3 was never refused";
+  EXPECT_NE(refused->body.find("\"code\":\"TOOMANYREQUESTS\""), std::string::npos);
+  auto retry_after = refused->header("Retry-After");
+  ASSERT_TRUE(retry_after);
+  EXPECT_EQ(*retry_after, "1");
+  // Waiting as told is the behaviour under test, not a readiness guess.
+  std::this_thread::sleep_for(std::chrono::seconds(std::stoi(*retry_after)));
+  ASSERT_TRUE(connection.send(get("/hello")));
+  EXPECT_EQ(connection.read_response()->status, 200);
+}
+
+// Keeps what the logger writes, for the test thread to read under the sink's lock.
+class CapturingSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  std::string text() {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+protected:
+  void sink_it_(spdlog::details::log_msg const& message) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(message, formatted);
+    text_.append(formatted.data(), formatted.size());
+  }
+  void flush_() override {}
+
+private:
+  std::string text_;
+};
+
+TEST(ServerLimits, AccessLogIsOneJsonLinePerRequestWithoutCredentials) {
+  auto access = logger("access");
+  auto sink = std::make_shared<CapturingSink>();
+  sink->set_pattern("%v");
+  auto const saved_sinks = access->sinks();
+  auto const saved_level = access->level();
+  access->sinks() = {sink};
+  access->set_level(spdlog::level::info);
+  {
+    RunningServer running(test_router());
+    auto response = testing::http_request("127.0.0.1", running.port(), "GET", "/hello?x=1", {},
+                                          {{"Authorization", "Basic YWxpY2U6czNjcmV0LXB3"}});
+    ASSERT_TRUE(response);
+    ASSERT_TRUE(eventually(5s, [&] { return sink->text().find('\n') != std::string::npos; }));
+    auto text = sink->text();
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);
+    auto line = nlohmann::json::parse(text.substr(0, text.find('\n')));
+    EXPECT_EQ(line["remote_ip"], "127.0.0.1");
+    EXPECT_EQ(line["user"], "-");
+    EXPECT_EQ(line["method"], "GET");
+    EXPECT_EQ(line["path"], "/hello");
+    EXPECT_EQ(line["status"], 200);
+    EXPECT_EQ(line["bytes_in"], 0);
+    EXPECT_EQ(line["bytes_out"], response->body.size());
+    EXPECT_TRUE(line["duration_ms"].is_number());
+    EXPECT_TRUE(line.contains("time"));
+    EXPECT_EQ(line["request_id"], response->header("X-Request-Id").value_or("missing"));
+    EXPECT_EQ(text.find("YWxpY2U6czNjcmV0LXB3"), std::string::npos);
+    EXPECT_EQ(text.find("Authorization"), std::string::npos);
+  }
+  access->sinks() = saved_sinks;
+  access->set_level(saved_level);
+}
+
+TEST(ServerLimits, CountsRequestsAndOpenConnections) {
+  auto metrics = std::make_shared<Metrics>();
+  Router router = test_router();
+  router.add(Method::get, "/metrics", metrics_handler(metrics, MetricsAccess::loopback));
+  ServerConfig config;
+  config.port = 0;
+  config.threads = 2;
+  Server server(config, std::move(router), metrics);
+  std::thread thread([&] { server.run(); });
+  RawConnection open("127.0.0.1", server.local_port());
+  ASSERT_TRUE(open.send(get("/hello")));
+  ASSERT_EQ(open.read_response()->status, 200);
+  EXPECT_EQ(testing::http_request("127.0.0.1", server.local_port(), "GET", "/nowhere")->status, 404);
+  // Counted once the response is out, which the client may see first: poll.
+  EXPECT_TRUE(eventually(5s, [&] {
+    return metrics->requests(RouteClass::other, 2) == 1 && metrics->requests(RouteClass::other, 4) == 1;
+  }));
+  std::string last_scrape;
+  EXPECT_TRUE(eventually(5s, [&] {
+    auto scrape = testing::http_request("127.0.0.1", server.local_port(), "GET", "/metrics");
+    if (!scrape || scrape->status != 200) return false;
+    last_scrape = scrape->body;
+    // `open` and the scrape's own connection; the 404's connection has gone.
+    return last_scrape.find("berth_http_requests_total{route=\"other\",status=\"4xx\"} 1\n") != std::string::npos &&
+           last_scrape.find("berth_http_open_connections 2\n") != std::string::npos;
+  })) << last_scrape;
+  server.stop();
+  thread.join();
 }
 
 }  // namespace

@@ -148,9 +148,8 @@ TEST_F(RegistrySkopeo, RepushIsIdempotentAndFsckIsClean) {
   auto uploads = [&] {
     auto log = berth_.process().output();
     std::size_t count = 0;
-    for (auto at = log.find("\"POST /v2/api/again/blobs/uploads/"); at != std::string::npos;
-         at = log.find("\"POST /v2/api/again/blobs/uploads/", at + 1))
-      ++count;
+    std::string const upload_start = "\"method\":\"POST\",\"path\":\"/v2/api/again/blobs/uploads/";
+    for (auto at = log.find(upload_start); at != std::string::npos; at = log.find(upload_start, at + 1)) ++count;
     return count;
   };
   auto first_uploads = uploads();

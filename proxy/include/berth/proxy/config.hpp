@@ -15,6 +15,20 @@ struct TlsConfig {
   std::filesystem::path private_key;  ///< PEM private key of the server certificate
 };
 
+/// Requests per client per second, as a token bucket: a client (a signed-in user, or an IP
+/// address for anonymous clients) may send `burst` requests at once, then `per_second`.
+struct RateLimit {
+  double per_second = 0;    ///< 0: no rate limit
+  std::uint32_t burst = 0;  ///< 0: the same as per_second (at least 1)
+};
+
+/// Who may read GET /metrics.
+enum class MetricsAccess {
+  loopback,       ///< clients on 127.0.0.0/8 or ::1 only
+  authenticated,  ///< loopback, or any signed-in user (the composer adds the guard)
+  off,            ///< not served
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";              ///< address to listen on (IPv4 or IPv6 literal)
   std::uint16_t port = 5000;                   ///< 0 picks a free port (tests)
@@ -24,6 +38,10 @@ struct ServerConfig {
   std::chrono::seconds idle_timeout{120};      ///< keep-alive connection with no request
   std::chrono::seconds io_timeout{60};         ///< body read/write making no progress
   std::chrono::seconds shutdown_grace{25};     ///< in-flight requests get this long on SIGTERM
+  std::uint32_t max_connections_per_ip = 64;   ///< more from one address are closed at once; 0 = no cap
+  RateLimit rate_limit;
+  bool access_log = true;                           ///< one JSON line per request on the "access" logger
+  MetricsAccess metrics = MetricsAccess::loopback;  ///< who may read GET /metrics (the composer serves it)
   TlsConfig tls;
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "berth/proxy/config.hpp"
+#include "berth/proxy/metrics.hpp"
 #include "berth/proxy/router.hpp"
 
 namespace berth::proxy {
@@ -19,9 +20,10 @@ namespace berth::proxy {
 class Server {
 public:
   /// Binds and listens on config.host:config.port, with TLS when config.tls.enabled (TLS 1.2
-  /// and 1.3 only, ALPN http/1.1), but serves nothing until run(). Throws berth::Error naming
-  /// the address if it cannot listen, or the file if the certificate chain or key is unusable.
-  Server(ServerConfig config, Router router);
+  /// and 1.3 only, ALPN http/1.1), but serves nothing until run(). Counts requests into
+  /// `metrics` (its own when null). Throws berth::Error naming the address if it cannot listen,
+  /// or the file if the certificate chain or key is unusable.
+  Server(ServerConfig config, Router router, std::shared_ptr<Metrics> metrics = nullptr);
   ~Server();
   Server(Server const&) = delete;
   Server& operator=(Server const&) = delete;
