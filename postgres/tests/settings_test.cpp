@@ -20,6 +20,15 @@ namespace fs = std::filesystem;
 
 using testing::error_of;
 
+// A cluster whose directories are all inside `temp`.
+Config config_in(testing::TempDir const& temp) {
+  Config config;
+  config.data_dir = temp.path() / "postgres";
+  config.socket_dir = temp.path() / "run";
+  config.secrets_dir = temp.path() / "secrets";
+  return config;
+}
+
 std::string setting(std::vector<std::string> const& arguments, std::string const& name) {
   for (auto const& argument : arguments)
     if (argument.starts_with(name + "=")) return argument.substr(name.size() + 1);
@@ -29,10 +38,7 @@ std::string setting(std::vector<std::string> const& arguments, std::string const
 TEST(Settings, ReachTheServerAndOverrideBerthsDefaults) {
   testing::TempDir temp;
   fs::permissions(temp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  Config config;
-  config.data_dir = temp.path() / "postgres";
-  config.socket_dir = temp.path() / "run";
-  config.secrets_dir = temp.path() / "secrets";
+  auto config = config_in(temp);
   config.settings = {{"work_mem", "16MB"}, {"max_connections", "40"}, {"pg_stat_statements.max", "1000"}};
   Cluster cluster(config);
   cluster.start();
@@ -49,10 +55,7 @@ TEST(Settings, ReachTheServerAndOverrideBerthsDefaults) {
 
 TEST(Settings, UnknownAndManagedNamesAreRefusedBeforeAnythingIsWritten) {
   testing::TempDir temp;
-  Config config;
-  config.data_dir = temp.path() / "postgres";
-  config.socket_dir = temp.path() / "run";
-  config.secrets_dir = temp.path() / "secrets";
+  auto config = config_in(temp);
   config.settings = {{"shared_bufers", "1GB"}, {"port", "6000"}, {"work_mem", "1MB\nfsync=off"}};
 
   auto const error = error_of([&] { Cluster cluster(config); });
@@ -91,10 +94,7 @@ TEST(Settings, ArchiveCommandQuotesPathsForTheShellAndDoublesPercent) {
 TEST(Settings, ListensOnTcpWithPasswordsAndOpensTheLanOnlyBeyondLoopback) {
   testing::TempDir temp;
   fs::permissions(temp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  Config config;
-  config.data_dir = temp.path() / "postgres";
-  config.socket_dir = temp.path() / "run";
-  config.secrets_dir = temp.path() / "secrets";
+  auto config = config_in(temp);
   config.listen_addresses = {"127.0.0.1"};
   config.port = static_cast<std::uint16_t>(20000 + ::getpid() % 20000);  // several suites run at once
   Cluster cluster(config);

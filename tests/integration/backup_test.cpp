@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "command_output.hpp"
+
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/oci_layout.hpp"
 #include "berth/testing/process.hpp"
@@ -20,22 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-bool contains(std::string const& text, std::string const& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string trimmed(std::string text) {
-  text.erase(text.find_last_not_of(" \n") + 1);
-  return text;
-}
-
 std::string read_text(fs::path const& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-RunResult psql(std::string const& conninfo, std::string const& sql) {
-  return run({"/usr/bin/psql", conninfo, "-XAtqc", sql});
 }
 
 RunResult berth_with(fs::path const& config, std::vector<std::string> args) {

@@ -1,15 +1,13 @@
 // The `berth` command line as a user meets it: exit codes and what it prints.
 #include <gtest/gtest.h>
 
+#include "command_output.hpp"
+
 #include "berth/testing/process.hpp"
 #include "berth/testing/temp_dir.hpp"
 
 namespace berth::testing {
 namespace {
-
-bool contains(std::string const& text, std::string const& part) {
-  return text.find(part) != std::string::npos;
-}
 
 TEST(Cli, PrintsItsVersion) {
   auto result = run({BERTH_BINARY, "--version"});

@@ -2,16 +2,14 @@
 // for the suite.
 #include <gtest/gtest.h>
 
+#include "command_output.hpp"
+
 #include "berth/testing/process.hpp"
 #include "berth/testing/temp_dir.hpp"
 #include "berth/testing/test_cluster.hpp"
 
 namespace berth::testing {
 namespace {
-
-bool contains(std::string const& text, std::string const& part) {
-  return text.find(part) != std::string::npos;
-}
 
 class DbCli : public ::testing::Test {
 protected:

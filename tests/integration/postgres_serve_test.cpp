@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "command_output.hpp"
+
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/process.hpp"
 #include "berth_instance.hpp"
@@ -18,20 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-bool contains(std::string const& text, std::string const& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string trimmed(std::string text) {
-  text.erase(text.find_last_not_of(" \n") + 1);
-  return text;
-}
-
-// psql with a URL or conninfo: the stock client, as an application would connect.
-RunResult psql(std::string const& conninfo, std::string const& sql) {
-  return run({"/usr/bin/psql", conninfo, "-XAtqc", sql});
-}
 
 std::string superuser(BerthInstance const& berth) {
   std::ifstream secret(berth.data_dir() / "secrets" / "postgres-superuser");
