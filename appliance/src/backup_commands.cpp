@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "applications.hpp"
+#include "berth/backup/point_in_time.hpp"
 #include "berth/backup/snapshot.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "human.hpp"
@@ -92,11 +93,29 @@ int backup_verify(Config const& config, std::string const& id, bool all, std::os
   return code;
 }
 
-int backup_restore(Config const& config, std::string const& id, std::filesystem::path const& target, bool force,
-                   std::ostream& out) {
-  backup::restore_snapshot(snapshot_config(config), id, target, force, config.postgres.os_user);
-  out << "snapshot " << id << " restored into " << target.string()
-      << "\nstart berth on it with volumes.primary: " << target.string() << "\n";
+int backup_restore(Config const& config, std::string id, std::filesystem::path const& target, bool force,
+                   std::string const& pg_time, std::ostream& out) {
+  auto const snapshots = snapshot_config(config);
+  if (pg_time.empty()) {
+    backup::restore_snapshot(snapshots, id, target, force, config.postgres.os_user);
+    out << "snapshot " << id << " restored into " << target.string();
+  } else {
+    if (!config.postgres_enabled)
+      throw Error("--pg-time recovers the database cluster, but PostgreSQL is disabled in " + config.source.string() +
+                  "\nHINT: restore without --pg-time, or enable postgres in the config");
+    auto const when = backup::parse_point_in_time(pg_time);
+    if (id.empty()) id = backup::snapshot_before(snapshots, when);
+    backup::Replay replay;
+    replay.wal_archive = config.backup / "wal";
+    replay.bin_dir = config.postgres.bin_dir;
+    replay.os_user = config.postgres.os_user;
+    auto const recovered = backup::restore_to_time(snapshots, id, when, target, force, replay);
+    out << "snapshot " << id << " restored into " << target.string() << ", database replayed to "
+        << backup::postgres_timestamp(when) << " in " << static_cast<long>(recovered.replay_seconds + 0.5) << "s"
+        << (recovered.last_transaction.empty() ? std::string(" (no transaction after the snapshot)")
+                                               : " (last transaction kept: " + recovered.last_transaction + ")");
+  }
+  out << "\nstart berth on it with volumes.primary: " << target.string() << "\n";
   return 0;
 }
 

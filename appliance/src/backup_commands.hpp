@@ -19,8 +19,10 @@ int backup_list(Config const& config, std::ostream& out);
 /// `berth backup verify [ID|--all]` (no ID: the newest): 1 and every mismatch named when any.
 int backup_verify(Config const& config, std::string const& id, bool all, std::ostream& out);
 
-/// `berth backup restore ID --to DIR [--force]`.
-int backup_restore(Config const& config, std::string const& id, std::filesystem::path const& target, bool force,
-                   std::ostream& out);
+/// `berth backup restore [ID] --to DIR [--force] [--pg-time TIME]`: with `pg_time` (non-empty) the
+/// database cluster is replayed from the WAL archive up to that moment; `id` may then be empty
+/// (the newest snapshot that ended before it).
+int backup_restore(Config const& config, std::string id, std::filesystem::path const& target, bool force,
+                   std::string const& pg_time, std::ostream& out);
 
 }  // namespace berth::appliance

@@ -168,9 +168,18 @@ int run_cli(int argc, char** argv) {
       backup_command->add_subcommand("restore", "rebuild a primary volume from a snapshot into a folder");
   std::string restore_target;
   bool restore_force = false;
-  backup_restore_command->add_option("ID", backup_id, "snapshot id")->required();
+  std::string restore_time;
+  auto* restore_id =
+      backup_restore_command->add_option("ID", backup_id, "snapshot id (with --pg-time: default the newest that fits)");
   backup_restore_command->add_option("--to", restore_target, "folder to rebuild the primary volume in")->required();
   backup_restore_command->add_flag("--force", restore_force, "write into a folder that is not empty");
+  auto* restore_time_option = backup_restore_command->add_option(
+      "--pg-time", restore_time,
+      "replay the WAL archive to this moment, \"YYYY-MM-DD HH:MM:SS\" local time or with a zone (point-in-time "
+      "recovery of the database cluster)");
+  backup_restore_command->callback([restore_id, restore_time_option] {
+    if (restore_id->count() == 0 && restore_time_option->count() == 0) throw CLI::RequiredError("ID (or --pg-time)");
+  });
   auto* user_command =
       app.add_subcommand("user", "manage the users of the htpasswd file (auth.htpasswd) and their groups");
   user_command->require_subcommand(1);
@@ -256,7 +265,7 @@ int run_cli(int argc, char** argv) {
     if (backup_list_command->parsed()) return backup_list(load(global), std::cout);
     if (backup_verify_command->parsed()) return backup_verify(load(global), backup_id, backup_all, std::cout);
     if (backup_restore_command->parsed())
-      return backup_restore(load(global), backup_id, restore_target, restore_force, std::cout);
+      return backup_restore(load(global), backup_id, restore_target, restore_force, restore_time, std::cout);
 
     if (serve_command->parsed()) {
       auto config = load(global);

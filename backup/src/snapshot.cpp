@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 #include <set>
 
@@ -39,6 +40,14 @@ std::string format_time(Clock::time_point when, char const* format) {
   char text[32];
   std::strftime(text, sizeof text, format, &utc);
   return text;
+}
+
+// "2026-11-27T15:30:00.123456Z"
+std::string format_time_precise(Clock::time_point when) {
+  auto const micros = std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count() % 1000000;
+  char fraction[16];
+  std::snprintf(fraction, sizeof fraction, ".%06lld", static_cast<long long>(micros));
+  return format_time(when, "%Y-%m-%dT%H:%M:%S") + fraction + "Z";
 }
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
@@ -328,8 +337,14 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
   if (database) {
     phase = Clock::now();
     auto const base = detail::take_base_backup(*database, work / "postgres.tar.gz");
-    manifest["postgres"] = {{"version", base.version},   {"file", "postgres.tar.gz"}, {"start_lsn", base.start_lsn},
-                            {"stop_lsn", base.stop_lsn}, {"timeline", base.timeline}, {"start_wal", base.start_wal}};
+    manifest["postgres"] = {{"version", base.version},
+                            {"file", "postgres.tar.gz"},
+                            {"start_lsn", base.start_lsn},
+                            {"stop_lsn", base.stop_lsn},
+                            {"timeline", base.timeline},
+                            {"start_wal", base.start_wal},
+                            // the earliest moment a point-in-time recovery from this snapshot can reach
+                            {"stop_time", format_time_precise(Clock::now())}};
     durations["postgres"] = seconds_between(phase, Clock::now());
   }
 

@@ -57,6 +57,27 @@ std::string manifest_digest(std::uint16_t port, std::string const& target) {
 
 constexpr char shop[] = "postgres:\n  enabled: true\ndatabases:\n  - name: shop\n";
 
+// `berth serve` on a restored primary volume, with a config of its own beside it.
+struct RestoredService {
+  fs::path config;
+  Process serve;
+  std::uint16_t port = 0;
+
+  RestoredService(TempDir const& dir, fs::path const& volume)
+      : config(dir.write("berth.yaml", std::string(shop) + "volumes:\n  primary: " + volume.string() +
+                                           "\n  backup: " + (dir.path() / "backup").string() + "\n")),
+        serve({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "127.0.0.1:0"}, dir.path() / "serve.log",
+              dir.path()) {
+    if (auto const listening = serve.wait_for_output("listening address=", 90s))
+      port = static_cast<std::uint16_t>(std::stoi(listening->substr(listening->rfind(':') + 1)));
+  }
+  std::string database_url() const { return trimmed(berth_with(config, {"db", "url", "shop"}).output); }
+  std::optional<int> stop() {
+    serve.send_signal(SIGTERM);
+    return serve.wait_exit(60s);
+  }
+};
+
 TEST(BackupCli, SnapshotOfARunningServiceRestoresToAVolumeServeStartsOn) {
   BerthInstance berth(shop);
   TempDir scratch;
@@ -101,24 +122,80 @@ TEST(BackupCli, SnapshotOfARunningServiceRestoresToAVolumeServeStartsOn) {
   ASSERT_EQ(restore.exit_code, 0) << restore.output;
   berth.kill_hard();
 
-  auto const config = restored.write("berth.yaml", std::string(shop) + "volumes:\n  primary: " + volume.string() +
-                                                       "\n  backup: " + (restored.path() / "backup").string() + "\n");
-  Process serve({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "127.0.0.1:0"},
-                restored.path() / "serve.log", restored.path());
-  auto const listening = serve.wait_for_output("listening address=", 90s);
-  ASSERT_TRUE(listening) << serve.output();
-  auto const port = static_cast<std::uint16_t>(std::stoi(listening->substr(listening->rfind(':') + 1)));
-  EXPECT_EQ(manifest_digest(port, "api/orders:v1"), image.manifest.digest);
-  auto const restored_url = trimmed(berth_with(config, {"db", "url", "shop"}).output);
+  RestoredService service(restored, volume);
+  ASSERT_NE(service.port, 0) << service.serve.output();
+  EXPECT_EQ(manifest_digest(service.port, "api/orders:v1"), image.manifest.digest);
+  auto const restored_url = service.database_url();
   EXPECT_EQ(trimmed(psql(restored_url, "SELECT count(*) FROM orders").output), "501");
   EXPECT_EQ(trimmed(psql(restored_url, "SELECT item FROM orders WHERE id = 501").output), "after the first snapshot");
-  serve.send_signal(SIGTERM);
-  EXPECT_EQ(serve.wait_exit(60s), 0) << serve.output();
+  EXPECT_EQ(service.stop(), 0) << service.serve.output();
 
   // A non-empty target needs --force.
   auto const refused = berth.command({"backup", "restore", ids[1], "--to", volume.string()});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(contains(refused.output, "it is not empty")) << refused.output;
+}
+
+TEST(BackupCli, PointInTimeRestoreKeepsExactlyWhatWasCommittedByThatMoment) {
+  BerthInstance berth(shop);
+  auto const url = trimmed(berth.command({"db", "url", "shop"}).output);
+  ASSERT_EQ(psql(url, "CREATE TABLE events (id int PRIMARY KEY, what text); INSERT INTO events VALUES (1, 'before')")
+                .exit_code,
+            0);
+  auto const snapshot = berth.command({"backup", "run"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
+
+  // The moment lies between two commits, read from the server's own clock.
+  ASSERT_EQ(psql(url, "INSERT INTO events VALUES (2, 'kept')").exit_code, 0);
+  auto const moment =
+      trimmed(psql(url, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')").output) +
+      " UTC";
+  ASSERT_EQ(psql(url, "INSERT INTO events VALUES (3, 'lost')").exit_code, 0);
+
+  // Close the WAL segment holding both commits and wait until it is archived.
+  auto const superuser =
+      "host=" + (berth.data_dir() / "run" / "postgres").string() +
+      " user=berth dbname=shop password=" + trimmed(read_text(berth.data_dir() / "secrets" / "postgres-superuser"));
+  auto const segment = trimmed(psql(superuser, "SELECT pg_walfile_name(pg_switch_wal())").output);
+  ASSERT_EQ(segment.size(), 24u) << segment;
+  EXPECT_TRUE(eventually(
+      60s,
+      [&] {
+        return trimmed(psql(superuser, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver").output) >=
+               segment;
+      }))
+      << "segment " << segment << " was not archived";
+  berth.kill_hard();
+
+  TempDir restored;
+  fs::permissions(restored.path(), fs::perms::others_exec, fs::perm_options::add);
+  auto const volume = restored.path() / "var";
+  auto const restore = berth.command({"backup", "restore", "--pg-time", moment, "--to", volume.string()});
+  ASSERT_EQ(restore.exit_code, 0) << restore.output;
+  EXPECT_TRUE(contains(restore.output, "database replayed to ")) << restore.output;
+  {
+    RestoredService service(restored, volume);
+    ASSERT_NE(service.port, 0) << service.serve.output();
+    EXPECT_EQ(trimmed(psql(service.database_url(), "SELECT string_agg(what, ',' ORDER BY id) FROM events").output),
+              "before,kept");
+    // The recovered cluster is promoted: it takes writes.
+    EXPECT_EQ(psql(service.database_url(), "INSERT INTO events VALUES (4, 'after the restore')").exit_code, 0);
+    EXPECT_EQ(service.stop(), 0) << service.serve.output();
+  }
+
+  // A moment the archive does not reach yet fails at restore time, with the reason.
+  TempDir future;
+  fs::permissions(future.path(), fs::perms::others_exec, fs::perm_options::add);
+  auto const too_late = berth.command(
+      {"backup", "restore", "--pg-time", "2099-01-01 00:00:00 UTC", "--to", (future.path() / "var").string()});
+  EXPECT_EQ(too_late.exit_code, 1) << too_late.output;
+  EXPECT_TRUE(contains(too_late.output, "the database replay stopped before reaching 2099-01-01 00:00:00.000000+00"))
+      << too_late.output;
+  // A moment before the first snapshot names the earliest one that can be reached.
+  auto const too_early = berth.command(
+      {"backup", "restore", "--pg-time", "2001-01-01 00:00:00 UTC", "--to", (future.path() / "early").string()});
+  EXPECT_EQ(too_early.exit_code, 1) << too_early.output;
+  EXPECT_TRUE(contains(too_early.output, "the earliest moment that can be recovered is ")) << too_early.output;
 }
 
 TEST(BackupCli, KilledRunLeavesNothingVisibleAndAPoolBlobCorruptionIsNamed) {
