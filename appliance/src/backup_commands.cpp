@@ -1,9 +1,19 @@
 #include "backup_commands.hpp"
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "applications.hpp"
+#include "berth/backup/drill.hpp"
 #include "berth/backup/point_in_time.hpp"
+#include "berth/backup/retention.hpp"
 #include "berth/backup/snapshot.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "human.hpp"
@@ -28,32 +38,88 @@ backup::Config snapshot_config(Config const& config) {
   return result;
 }
 
-void print_info(backup::SnapshotInfo const& info, std::ostream& out) {
-  out << info.id << "  " << info.finished << "  added " << human_size(info.bytes_added) << "  total "
-      << human_size(info.bytes_total) << "  " << static_cast<long>(info.duration_seconds + 0.5) << "s  complete\n";
+// One row of `backup list`; the id comes first (scripts match it at the start of a line).
+void print_row(std::ostream& out, std::string const& id, std::string const& time, std::string const& added,
+               std::string const& total, std::string const& duration, std::string const& status) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%-16s  %-20s  %10s  %10s  %8s  %s\n", id.c_str(), time.c_str(), added.c_str(),
+                total.c_str(), duration.c_str(), status.c_str());
+  out << line;
+}
+
+// A progress line on stderr, rewritten in place; nothing when stderr is not a terminal (the journal).
+backup::ProgressFunction terminal_progress() {
+  if (::isatty(STDERR_FILENO) == 0) return {};
+  return [last = std::chrono::steady_clock::time_point()](backup::Progress const& state) mutable {
+    auto const now = std::chrono::steady_clock::now();
+    bool const phase_end = state.total == 0 || state.done == 0 || state.done == state.total;
+    if (!phase_end && now - last < std::chrono::milliseconds(100)) return;  // a terminal needs no more
+    last = now;
+    std::string line = state.phase;
+    if (state.total > 0)
+      line += " " + std::to_string(state.done) + "/" + std::to_string(state.total);
+    else if (state.done > 0)
+      line += " " + std::to_string(state.done);
+    if (state.bytes > 0) line += ", " + human_size(state.bytes);
+    std::cerr << "\r\033[K" << line << std::flush;
+  };
+}
+
+// Every job ends with one JSON line on stdout, for the journal, whether it succeeded or not; a
+// failure is rethrown so that main prints it and exits 1.
+int with_summary(char const* command, std::ostream& out, std::function<int(nlohmann::ordered_json&)> const& job) {
+  auto const began = std::chrono::steady_clock::now();
+  nlohmann::ordered_json summary = {{"command", command}};
+  int code = 1;
+  bool const terminal = ::isatty(STDERR_FILENO) != 0;
+  try {
+    code = job(summary);
+    if (terminal) std::cerr << "\r\033[K" << std::flush;  // the progress line goes
+  } catch (std::exception const& error) {
+    if (terminal) std::cerr << "\r\033[K" << std::flush;
+    std::string message = error.what();
+    summary["ok"] = false;
+    summary["error"] = message.substr(0, message.find('\n'));
+    summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    out << summary.dump() << std::endl;
+    throw;
+  }
+  summary["ok"] = code == 0;
+  summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  out << summary.dump() << std::endl;
+  return code;
 }
 
 }  // namespace
 
 int backup_run(Config const& config, std::ostream& out) {
-  auto const snapshots = snapshot_config(config);
-  std::optional<backup::SnapshotInfo> info;
-  if (config.postgres_enabled) {
-    // A base backup needs a running server: the service's, or one started for the snapshot (a
-    // cold copy could race with `berth serve` starting on the same volume).
-    backup::DatabaseSource source;
-    source.bin_dir = config.postgres.bin_dir;
-    source.socket_dir = config.postgres.socket_dir;
-    source.port = config.postgres.port;
-    source.password_file = config.postgres.secrets_dir / "postgres-superuser";
-    with_cluster(config, [&](postgres::Cluster&) { info = backup::take_snapshot(snapshots, source); });
-  } else {
-    info = backup::take_snapshot(snapshots, std::nullopt);
-  }
-  out << "snapshot " << info->id << ": " << info->blobs << " blobs (" << info->blobs_copied << " new), added "
-      << human_size(info->bytes_added) << " (" << info->bytes_added << " bytes), total "
-      << human_size(info->bytes_total) << ", " << static_cast<long>(info->duration_seconds + 0.5) << "s\n";
-  return 0;
+  return with_summary("backup run", out, [&](nlohmann::ordered_json& summary) {
+    auto const snapshots = snapshot_config(config);
+    std::optional<backup::SnapshotInfo> info;
+    if (config.postgres_enabled) {
+      // A base backup needs a running server: the service's, or one started for the snapshot (a
+      // cold copy could race with `berth serve` starting on the same volume).
+      backup::DatabaseSource source;
+      source.bin_dir = config.postgres.bin_dir;
+      source.socket_dir = config.postgres.socket_dir;
+      source.port = config.postgres.port;
+      source.password_file = config.postgres.secrets_dir / "postgres-superuser";
+      with_cluster(config,
+                   [&](postgres::Cluster&) { info = backup::take_snapshot(snapshots, source, terminal_progress()); });
+    } else {
+      info = backup::take_snapshot(snapshots, std::nullopt, terminal_progress());
+    }
+    out << "snapshot " << info->id << ": " << info->blobs << " blobs (" << info->blobs_copied << " new), added "
+        << human_size(info->bytes_added) << " (" << info->bytes_added << " bytes), total "
+        << human_size(info->bytes_total) << ", " << static_cast<long>(info->duration_seconds + 0.5) << "s\n";
+    summary["snapshot"] = info->id;
+    summary["blobs"] = info->blobs;
+    summary["blobs_copied"] = info->blobs_copied;
+    summary["bytes_added"] = info->bytes_added;
+    summary["bytes_total"] = info->bytes_total;
+    summary["database"] = info->has_database;
+    return 0;
+  });
 }
 
 int backup_list(Config const& config, std::ostream& out) {
@@ -62,35 +128,107 @@ int backup_list(Config const& config, std::ostream& out) {
     out << "no snapshots on " << config.snapshots.volume.string() << "\n";
     return 0;
   }
-  for (auto const& info : snapshots) print_info(info, out);
+  print_row(out, "ID", "TIME", "ADDED", "TOTAL", "DURATION", "STATUS");
+  for (auto const& info : snapshots)
+    print_row(out, info.id, info.finished, human_size(info.bytes_added), human_size(info.bytes_total),
+              std::to_string(static_cast<long>(info.duration_seconds + 0.5)) + "s",
+              info.has_database ? "complete" : "complete (no database)");
   return 0;
 }
 
 int backup_verify(Config const& config, std::string const& id, bool all, std::ostream& out) {
-  auto const snapshots_config = snapshot_config(config);
-  std::vector<std::string> ids;
-  if (!id.empty()) {
-    ids.push_back(id);
-  } else {
-    auto const snapshots = backup::list_snapshots(snapshots_config);
-    if (snapshots.empty())
-      throw Error("no snapshots on " + config.snapshots.volume.string() + "\nHINT: take one with `berth backup run`");
-    if (all)
-      for (auto const& info : snapshots) ids.push_back(info.id);
-    else
-      ids.push_back(snapshots.back().id);
-  }
-  int code = 0;
-  for (auto const& snapshot : ids) {
-    auto const mismatches = backup::verify_snapshot(snapshots_config, snapshot);
-    for (auto const& mismatch : mismatches)
-      out << snapshot << ": " << mismatch.what << ": " << mismatch.problem << "\n";
-    if (mismatches.empty())
-      out << snapshot << ": ok\n";
-    else
-      code = 1;
-  }
-  return code;
+  return with_summary("backup verify", out, [&](nlohmann::ordered_json& summary) {
+    auto const snapshots_config = snapshot_config(config);
+    std::vector<std::string> ids;
+    if (!id.empty()) {
+      ids.push_back(id);
+    } else {
+      auto const snapshots = backup::list_snapshots(snapshots_config);
+      if (snapshots.empty())
+        throw Error("no snapshots on " + config.snapshots.volume.string() + "\nHINT: take one with `berth backup run`");
+      if (all)
+        for (auto const& info : snapshots) ids.push_back(info.id);
+      else
+        ids.push_back(snapshots.back().id);
+    }
+    int code = 0;
+    std::size_t mismatch_count = 0;
+    auto const progress = terminal_progress();
+    for (std::size_t index = 0; index < ids.size(); ++index) {
+      auto const& snapshot = ids[index];
+      if (progress) progress({"verifying " + snapshot, index, ids.size(), 0});
+      auto const mismatches = backup::verify_snapshot(snapshots_config, snapshot);
+      for (auto const& mismatch : mismatches)
+        out << snapshot << ": " << mismatch.what << ": " << mismatch.problem << "\n";
+      if (mismatches.empty())
+        out << snapshot << ": ok\n";
+      else
+        code = 1;
+      mismatch_count += mismatches.size();
+    }
+    summary["snapshots"] = ids;
+    summary["mismatches"] = mismatch_count;
+    return code;
+  });
+}
+
+int backup_prune(Config const& config, bool dry_run, std::ostream& out) {
+  return with_summary("backup prune", out, [&](nlohmann::ordered_json& summary) {
+    auto const report = backup::prune(snapshot_config(config), dry_run);
+    for (auto const& decision : report.decisions) {
+      if (decision.kept_by.empty()) {
+        out << (dry_run ? "would remove " : "removed ") << decision.id << "\n";
+        continue;
+      }
+      std::string rules;
+      for (auto rule : decision.kept_by) rules += (rules.empty() ? "" : ", ") + std::string(backup::to_string(rule));
+      out << "keep " << decision.id << "  (" << rules << ")\n";
+    }
+    out << (dry_run ? "would remove " : "removed ") << report.snapshots_removed << " snapshots and "
+        << report.blobs_removed << " pool blobs, " << (dry_run ? "freeing " : "freed ")
+        << human_size(report.bytes_freed) << " (" << report.bytes_freed << " bytes)\n";
+    summary["dry_run"] = dry_run;
+    summary["snapshots_kept"] = report.decisions.size() - report.snapshots_removed;
+    summary["snapshots_removed"] = report.snapshots_removed;
+    summary["blobs_removed"] = report.blobs_removed;
+    summary["bytes_freed"] = report.bytes_freed;
+    return 0;
+  });
+}
+
+int backup_drill(Config const& config, std::string const& id, std::filesystem::path const& scratch, std::ostream& out) {
+  return with_summary("backup drill", out, [&](nlohmann::ordered_json& summary) {
+    auto const snapshots = snapshot_config(config);
+    auto snapshot = id;
+    if (snapshot.empty()) {
+      auto const all = backup::list_snapshots(snapshots);
+      if (all.empty())
+        throw Error("no snapshots on " + config.snapshots.volume.string() + "\nHINT: take one with `berth backup run`");
+      snapshot = all.back().id;
+    }
+    summary["snapshot"] = snapshot;
+    backup::DrillOptions options;
+    options.scratch = scratch;
+    options.postgres_bin_dir = config.postgres.bin_dir;
+    options.postgres_os_user = config.postgres.os_user;
+    options.progress = terminal_progress();
+    auto const result = backup::drill_snapshot(snapshots, snapshot, options);
+    for (auto const& failure : result.failures) out << "FAILED " << failure << "\n";
+    for (auto const& warning : result.warnings) out << "WARNING " << warning << "\n";
+    out << "drill of snapshot " << snapshot << ": " << (result.ok ? "ok" : "FAILED") << " in "
+        << static_cast<long>(result.seconds + 0.5) << "s: " << result.databases << " databases, " << result.tables
+        << " tables, " << result.rows << " rows (counts " << (result.counts_exact ? "exact" : "not provably comparable")
+        << "), " << result.manifests << " registry manifests, " << result.blobs << " blobs\n";
+    summary["databases"] = result.databases;
+    summary["tables"] = result.tables;
+    summary["rows"] = result.rows;
+    summary["counts_exact"] = result.counts_exact;
+    summary["manifests"] = result.manifests;
+    summary["blobs"] = result.blobs;
+    summary["failures"] = result.failures.size();
+    summary["warnings"] = result.warnings.size();
+    return result.ok ? 0 : 1;
+  });
 }
 
 int backup_restore(Config const& config, std::string id, std::filesystem::path const& target, bool force,

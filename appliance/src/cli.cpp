@@ -180,6 +180,16 @@ int run_cli(int argc, char** argv) {
   backup_restore_command->callback([restore_id, restore_time_option] {
     if (restore_id->count() == 0 && restore_time_option->count() == 0) throw CLI::RequiredError("ID (or --pg-time)");
   });
+  bool prune_dry_run = false;
+  auto* backup_prune_command = backup_command->add_subcommand(
+      "prune", "remove the snapshots retention (backup.keep_*) does not keep, and pool blobs none refers to");
+  backup_prune_command->add_flag("--dry-run", prune_dry_run, "only print what would be removed");
+  std::string drill_scratch;
+  auto* backup_drill_command = backup_command->add_subcommand(
+      "drill", "prove a snapshot (default: the newest) restores: a scratch restore with a throwaway PostgreSQL");
+  backup_drill_command->add_option("ID", backup_id, "snapshot id (default: the newest)");
+  backup_drill_command->add_option("--scratch", drill_scratch,
+                                   "folder for the scratch copy (default: the backup volume)");
   auto* user_command =
       app.add_subcommand("user", "manage the users of the htpasswd file (auth.htpasswd) and their groups");
   user_command->require_subcommand(1);
@@ -264,6 +274,8 @@ int run_cli(int argc, char** argv) {
     if (backup_run_command->parsed()) return backup_run(load(global), std::cout);
     if (backup_list_command->parsed()) return backup_list(load(global), std::cout);
     if (backup_verify_command->parsed()) return backup_verify(load(global), backup_id, backup_all, std::cout);
+    if (backup_prune_command->parsed()) return backup_prune(load(global), prune_dry_run, std::cout);
+    if (backup_drill_command->parsed()) return backup_drill(load(global), backup_id, drill_scratch, std::cout);
     if (backup_restore_command->parsed())
       return backup_restore(load(global), backup_id, restore_target, restore_force, restore_time, std::cout);
 

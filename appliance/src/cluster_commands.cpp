@@ -3,9 +3,11 @@
 #include <sys/statvfs.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 #include "applications.hpp"
+#include "berth/backup/drill.hpp"
 #include "berth/core/version.hpp"
 #include "berth/postgres/databases.hpp"
 #include "berth/postgres/status.hpp"
@@ -76,10 +78,33 @@ int db_url(Config const& config, std::string const& name, std::ostream& out) {
   return 0;
 }
 
+namespace {
+
+// The newest `berth backup drill` result, and how long ago it started.
+std::string describe_last_drill(Config const& config) {
+  try {
+    auto const drill = backup::last_drill(config.snapshots);
+    if (!drill) return "none (berth backup drill)";
+    std::tm when{};
+    std::string text = "snapshot " + drill->snapshot_id + ", " + (drill->ok ? "ok" : "FAILED");
+    if (!drill->ok && !drill->failures.empty()) text += " (" + drill->failures.front() + ")";
+    if (::strptime(drill->started.c_str(), "%Y-%m-%dT%H:%M:%SZ", &when) != nullptr) {
+      auto const age = std::time(nullptr) - ::timegm(&when);
+      text += ", " + human_age(age) + " ago";
+    }
+    return text + ", took " + human_age(static_cast<std::int64_t>(drill->seconds + 0.5));
+  } catch (std::exception const& error) {
+    return std::string("unknown: ") + error.what();
+  }
+}
+
+}  // namespace
+
 int status(Config const& config, std::ostream& out) {
   out << "berth " << berth::version << "\n";
   out << "primary volume: " << config.primary.string() << " (" << free_space(config.primary) << ")\n";
   out << "backup volume:  " << config.backup.string() << " (" << free_space(config.backup) << ")\n";
+  out << "last drill: " << describe_last_drill(config) << "\n";
   auto const pid = VolumeLock::holder(config.primary / "run" / "berth.lock");
   if (!pid) {
     out << "service: not running\n";

@@ -7,12 +7,14 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <set>
 
@@ -23,6 +25,7 @@
 #include "berth/core/version.hpp"
 #include "berth/registry/digest.hpp"
 #include "io.hpp"
+#include "row_counts.hpp"
 #include "snapshot_layout.hpp"
 
 namespace berth::backup {
@@ -181,10 +184,20 @@ std::uint64_t copy_to_pool(fs::path const& source, fs::path const& pooled, std::
                            std::string const& hex) {
   if (fs::exists(pooled)) return 0;
   fs::create_directories(pooled.parent_path());
+  // Checked first: some filesystems report a full disk mid-copy as an I/O error.
+  std::error_code size_error;
+  auto const needed = fs::file_size(source, size_error);
+  struct statvfs space {};
+  if (!size_error && ::statvfs(pooled.parent_path().c_str(), &space) == 0 &&
+      static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize < needed)
+    throw Error("cannot copy blob " + algorithm + ":" + hex + " (" + std::to_string(needed) + " bytes) into " +
+                pooled.parent_path().string() + ": " + std::strerror(ENOSPC));
   auto const staging = pooled.parent_path() / (".tmp-" + hex);
   std::error_code ec;
   fs::copy_file(source, staging, fs::copy_options::overwrite_existing, ec);
   if (ec) {
+    std::error_code ignored;
+    fs::remove(staging, ignored);       // half a copy only takes space
     if (!fs::exists(source)) return 0;  // deleted by garbage collection meanwhile
     throw Error("cannot copy blob " + algorithm + ":" + hex + " to " + staging.string() + ": " + ec.message());
   }
@@ -213,6 +226,21 @@ void remove_leftovers(fs::path const& volume) {
   for (auto it = fs::recursive_directory_iterator(volume / "pool", ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (it->path().filename().string().rfind(".tmp-", 0) == 0) fs::remove(it->path(), ec);
+  }
+}
+
+// Runs a query job, turning libpqxx's exceptions into an Error that says what was being done.
+template <class Job>
+auto run_query(std::string const& what, Job job) {
+  try {
+    return job();
+  } catch (Error const&) {
+    throw;
+  } catch (std::exception const& e) {
+    std::string message = e.what();
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error("cannot " + what + " for the snapshot: " + message +
+                "\nHINT: check that PostgreSQL is running (`berth status`)");
   }
 }
 
@@ -254,7 +282,13 @@ json read_manifest(Config const& config, std::string const& id) {
 
 }  // namespace detail
 
-SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> const& database) {
+namespace {
+
+SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSource> const& database,
+                                  ProgressFunction const& progress) {
+  auto const tell = [&](Progress const& state) {
+    if (progress) progress(state);
+  };
   auto const log = logger("backup");
   auto const began = Clock::now();
   auto const volume = config.volume;
@@ -275,6 +309,16 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
   }
   auto const work = volume / "snapshots" / (".partial-" + id);
   fs::create_directories(work);
+  // A failed run gives its space back at once (the pool keeps the blobs it verified); a killed
+  // one is cleaned by the next run.
+  struct RemovedUnlessPublished {
+    fs::path work;
+    bool published = false;
+    ~RemovedUnlessPublished() {
+      std::error_code ignored;
+      if (!published) fs::remove_all(work, ignored);
+    }
+  } unfinished{work};
   log->info("snapshot started id={} primary={}", id, config.primary.string());
 
   json manifest = {{"format", 1},
@@ -290,6 +334,7 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
   auto const inside = fs::weakly_canonical(volume).lexically_relative(primary).generic_string();
   if (!inside.empty() && inside != "." && inside.rfind("..", 0) != 0) excluded.insert(inside);
   auto phase = Clock::now();
+  tell({"files", 0, 0, 0});
   ArchiveWriter writer(work / "files.tar.zst");
   writer.add_tree(primary, "", excluded);
   for (auto const& extra : config.extra) {
@@ -311,24 +356,36 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
   std::uint64_t bytes_total = 0;
   std::size_t copied_count = 0;
   auto const blob_root = primary / "registry" / "blobs";
+  struct Found {
+    std::string algorithm, hex;
+    fs::path path;
+  };
+  std::vector<Found> found;  // listed first, so that progress knows the total
   std::error_code ec;
   for (auto const& algorithm : fs::directory_iterator(blob_root, ec)) {
     for (auto const& prefix : fs::directory_iterator(algorithm.path())) {
       for (auto const& blob : fs::directory_iterator(prefix.path())) {
-        auto const alg = algorithm.path().filename().string();
         auto const hex = blob.path().filename().string();
         if (hex.size() < 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
-        auto const digest = alg + ":" + hex;
-        auto const pooled = detail::pool_path(volume, digest);
-        auto const added = copy_to_pool(blob.path(), pooled, alg, hex);
-        if (!fs::exists(pooled)) continue;  // vanished before it was copied
-        auto const size = fs::file_size(pooled);
-        if (added > 0) ++copied_count;
-        bytes_added += added;
-        bytes_total += size;
-        blobs.push_back({{"digest", digest}, {"size", size}});
+        found.push_back({algorithm.path().filename().string(), hex, blob.path()});
       }
     }
+  }
+  Progress blob_progress{"blobs", 0, found.size(), 0};
+  tell(blob_progress);
+  for (auto const& blob : found) {
+    auto const digest = blob.algorithm + ":" + blob.hex;
+    auto const pooled = detail::pool_path(volume, digest);
+    auto const added = copy_to_pool(blob.path, pooled, blob.algorithm, blob.hex);
+    ++blob_progress.done;
+    blob_progress.bytes += added;
+    tell(blob_progress);
+    if (!fs::exists(pooled)) continue;  // vanished before it was copied
+    auto const size = fs::file_size(pooled);
+    if (added > 0) ++copied_count;
+    bytes_added += added;
+    bytes_total += size;
+    blobs.push_back({{"digest", digest}, {"size", size}});
   }
   manifest["blobs"] = std::move(blobs);
   manifest["blobs_copied"] = copied_count;
@@ -336,6 +393,11 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
 
   if (database) {
     phase = Clock::now();
+    tell({"postgres", 0, 0, 0});
+    // The counts (and what makes them comparable with the restore) are explained in row_counts.hpp.
+    auto const xmin_before = run_query("read the oldest running transaction", [&] {
+      return detail::oldest_running_xid(detail::connection_string(*database, "postgres"));
+    });
     auto const base = detail::take_base_backup(*database, work / "postgres.tar.gz");
     manifest["postgres"] = {{"version", base.version},
                             {"file", "postgres.tar.gz"},
@@ -346,6 +408,11 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
                             // the earliest moment a point-in-time recovery from this snapshot can reach
                             {"stop_time", format_time_precise(Clock::now())}};
     durations["postgres"] = seconds_between(phase, Clock::now());
+    phase = Clock::now();
+    tell({"row counts", 0, 0, 0});
+    manifest["postgres"]["counts"] =
+        run_query("count the rows of every table", [&] { return detail::count_rows(*database, xmin_before); });
+    durations["row_counts"] = seconds_between(phase, Clock::now());
   }
 
   json files = json::array();
@@ -367,11 +434,29 @@ SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> c
   // Publish: the manifest last inside the working folder, then the folder under its id.
   detail::write_file_durably(work / "manifest.json", manifest.dump(2) + "\n");
   fs::rename(work, volume / "snapshots" / id);
+  unfinished.published = true;
   detail::fsync_path(volume / "snapshots");
   auto const info = info_of(manifest);
   log->info("snapshot done id={} blobs={} blobs_copied={} bytes_added={} bytes_total={} seconds={:.1f}", id, info.blobs,
             info.blobs_copied, info.bytes_added, info.bytes_total, info.duration_seconds);
   return info;
+}
+
+}  // namespace
+
+SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> const& database,
+                           ProgressFunction const& progress) {
+  try {
+    return snapshot_onto_volume(config, database, progress);
+  } catch (std::exception const& error) {
+    // A full backup volume is the likeliest failure of a nightly run: say so plainly.
+    std::string const message = error.what();
+    if (message.find(std::strerror(ENOSPC)) == std::string::npos) throw;
+    throw Error("cannot take a snapshot: the backup volume " + config.volume.string() +
+                " is full: " + message.substr(0, message.find('\n')) +
+                "\nHINT: free space on it (`berth backup prune`, or lower backup.keep_*), or move volumes.backup to a "
+                "larger disk; the primary volume was not changed");
+  }
 }
 
 std::vector<SnapshotInfo> list_snapshots(Config const& config) {

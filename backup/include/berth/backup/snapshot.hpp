@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,12 +50,24 @@ struct SnapshotInfo {
   bool has_database = false;
 };
 
+/// How far a long job is, for a progress line on a terminal.
+struct Progress {
+  std::string phase;        ///< "files", "blobs", "postgres", "row counts", "restore", "registry fsck"...
+  std::size_t done = 0;     ///< items finished in this phase (blobs copied or checked)
+  std::size_t total = 0;    ///< items in this phase; 0 when not known
+  std::uint64_t bytes = 0;  ///< bytes handled in this phase so far
+};
+/// Called on the job's own thread; may be empty.
+using ProgressFunction = std::function<void(Progress const&)>;
+
 /// Takes one snapshot: holds Config::volume/.lock, removes what a killed run left, archives the
 /// files, copies new registry blobs into the pool (each verified by rehashing the copy), takes a
 /// base backup through `database` when given (the server must be running), then writes the
 /// manifest and publishes the snapshot. Throws Busy when another job holds the lock, Error on
 /// any failure (nothing becomes visible). Service may go on meanwhile.
-SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> const& database);
+/// `progress` is told each phase and each blob.
+SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> const& database,
+                           ProgressFunction const& progress = {});
 
 /// The complete snapshots, oldest first. Throws Error when a manifest cannot be read.
 std::vector<SnapshotInfo> list_snapshots(Config const& config);
