@@ -395,18 +395,26 @@ std::vector<Finding> examine(Config const& config, Clock::time_point now) {
 
 int doctor(std::function<Config()> const& load, bool json, std::ostream& out) {
   std::vector<Finding> findings;
+  std::optional<Config> config;
   try {
-    auto const config = load();
-    findings.push_back({Severity::ok,
-                        "config",
-                        config.source.empty() ? "no configuration file: built-in development defaults"
-                                              : "configuration " + config.source.string() + " is valid",
-                        {}});
-    auto more = examine(config, Clock::now());
-    findings.insert(findings.end(), more.begin(), more.end());
+    config = load();
   } catch (std::exception const& failure) {
     // Without a configuration nothing else can be checked.
     findings.push_back({Severity::error, "config", failure.what(), "fix the file, then run `berth config check`"});
+  }
+  if (config) {
+    findings.push_back({Severity::ok,
+                        "config",
+                        config->source.empty() ? "no configuration file: built-in development defaults"
+                                               : "configuration " + config->source.string() + " is valid",
+                        {}});
+    try {
+      auto more = examine(*config, Clock::now());
+      findings.insert(findings.end(), more.begin(), more.end());
+    } catch (std::exception const& failure) {
+      findings.push_back({Severity::error, "doctor", std::string("a check failed: ") + failure.what(),
+                          "run it again with --log-level debug and report it"});
+    }
   }
 
   std::size_t errors = 0, warnings = 0;
