@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package from the committed tree: dist/berth_<version>_<arch>.deb, then runs
 # lintian on it (errors fail the script). Installs debhelper and lintian when missing.
+# BERTH_PACKAGE_JOBS=N limits the compile jobs (default: one per CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -28,7 +29,7 @@ if command -v ccache >/dev/null; then
   base_dir=$(ccache -k base_dir)
   [ -z "$base_dir" ] || export CCACHE_BASEDIR="$base_dir"
 fi
-(cd "$work/berth" && DEB_BUILD_OPTIONS="parallel=$(nproc) nocheck" dpkg-buildpackage -b -us -uc)
+(cd "$work/berth" && DEB_BUILD_OPTIONS="parallel=${BERTH_PACKAGE_JOBS:-$(nproc)} nocheck" dpkg-buildpackage -b -us -uc)
 mkdir -p dist
 cp "$work"/berth_*.deb dist/
 echo "package built in $(($(date +%s) - started))s"

@@ -134,7 +134,7 @@ void check_modes(Config const& config, Report& report) {
 
   // The htpasswd file is root:berth 0640 in the package: the group may read, others never.
   for (auto const& file : {htpasswd_file(config), groups_file(config)})
-    restrict_mode(file, S_IRWXO, "o-rwx", Severity::error);
+    if (file.parent_path() != secrets) restrict_mode(file, S_IRWXO, "o-rwx", Severity::error);
   if (config.server.tls.enabled) {
     if (config.server.tls.private_key.empty()) {
       restrict_mode(config.tls_dir, S_IRWXG | S_IRWXO, "0700", Severity::warn);
