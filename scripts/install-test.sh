@@ -52,6 +52,9 @@ cleanup() {
   echo "install test: $([ $status -eq 0 ] && echo passed || echo FAILED) in $(($(date +%s) - started))s"
 }
 trap cleanup EXIT
+# Killed (a ctest timeout, ^C): clean up and say so, rather than exit 0 from the trap.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 export DEBIAN_FRONTEND=noninteractive
 for tool in skopeo openssl; do
