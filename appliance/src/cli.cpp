@@ -15,6 +15,7 @@
 #include "berth/core/version.hpp"
 #include "cluster_commands.hpp"
 #include "db_commands.hpp"
+#include "doctor.hpp"
 #include "logging.hpp"
 #include "registry_commands.hpp"
 #include "serve.hpp"
@@ -146,6 +147,13 @@ int run_cli(int argc, char** argv) {
   auto* status_command = app.add_subcommand(
       "status", "show whether the service runs, PostgreSQL's state, database sizes and the WAL archive");
 
+  auto* doctor_command =
+      app.add_subcommand("doctor",
+                         "check the installation (config, modes, free space, snapshots, WAL, certificates, PostgreSQL, "
+                         "clock) and say how to fix each problem; exit 1 on any error");
+  bool doctor_json = false;
+  doctor_command->add_flag("--json", doctor_json, "print the findings as JSON");
+
   // Run by PostgreSQL's archive_command, not by people: hidden from --help.
   std::string archive_dir, wal_path, wal_name;
   auto* archive_command = app.add_subcommand("archive-wal", "copy a finished WAL segment into the archive");
@@ -256,6 +264,7 @@ int run_cli(int argc, char** argv) {
     if (list_command->parsed()) return db_list(load(global), std::cout);
     if (url_command->parsed()) return db_url(load(global), url_name, std::cout);
     if (status_command->parsed()) return status(load(global), std::cout);
+    if (doctor_command->parsed()) return doctor([&] { return load(global); }, doctor_json, std::cout);
     if (archive_command->parsed()) return archive_wal(archive_dir, wal_path, wal_name);
     if (db_baseline_command->parsed())
       return run_db([&](Config const& c, DbTarget const& t) { return db_baseline(c, t, baseline_options, std::cout); });

@@ -185,6 +185,12 @@ int serve(Config const& config) {
   }
   server.stop_on_signals();
   server.on_stopping([] { notify_systemd("STOPPING=1"); });
+  // systemd's watchdog (WatchdogSec=): keepalives come from the event loop, so a wedged loop
+  // gets the service restarted rather than left hanging.
+  if (auto interval = watchdog_interval()) {
+    log->info("systemd watchdog on ping_interval_ms={}", interval->count());
+    server.on_heartbeat(*interval, [] { notify_systemd("WATCHDOG=1"); });
+  }
 
   // After the bind, so a taken port fails fast; clients queue in the backlog meanwhile.
   std::unique_ptr<postgres::Cluster> cluster;  // stopped (fast shutdown) after the front door

@@ -3,7 +3,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -30,6 +32,32 @@ void notify_systemd(std::string_view state) {
       ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address), length) < 0)
     logger("berth")->warn("cannot notify systemd state={} error=\"{}\"", state, std::strerror(errno));
   if (fd >= 0) ::close(fd);
+}
+
+namespace {
+
+std::optional<unsigned long long> unsigned_env(char const* name) {
+  char const* text = std::getenv(name);
+  if (!text || !*text) return std::nullopt;
+  unsigned long long value = 0;
+  auto const end = text + std::strlen(text);
+  if (auto [rest, error] = std::from_chars(text, end, value); error != std::errc() || rest != end) {
+    logger("berth")->warn("ignoring malformed {}={}", name, text);
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> watchdog_interval() {
+  // The variables are inherited by children too; only the process systemd named pings.
+  if (auto pid = unsigned_env("WATCHDOG_PID"); pid && *pid != static_cast<unsigned long long>(::getpid()))
+    return std::nullopt;
+  auto const usec = unsigned_env("WATCHDOG_USEC");
+  if (!usec || *usec == 0) return std::nullopt;
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::microseconds(*usec / 2)));
 }
 
 }  // namespace berth::appliance

@@ -239,6 +239,7 @@ struct Server::State {
   struct Worker {
     net::io_context ioc{1};  // one thread each: no locking inside Asio
     std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+    std::atomic<bool> probe_answered{true};  // the heartbeat's probe ran on this thread
   };
 
   // A bound socket and what it serves. The first one is the main listener (TLS when
@@ -263,6 +264,9 @@ struct Server::State {
   std::function<void()> on_reload;
   std::optional<net::steady_timer> grace_timer;
   std::function<void()> on_stopping;
+  std::chrono::milliseconds heartbeat_interval{0};
+  std::function<void()> on_heartbeat;
+  std::optional<net::steady_timer> heartbeat_timer;
   std::atomic<bool> stopping{false};
   bool stopped = false;    // every connection is gone; on `control`
   std::uint16_t port = 0;  // of the main listener
@@ -761,6 +765,22 @@ net::awaitable<void> watch_reload_signal(Server::State& state) {
   }
 }
 
+// Beats only while every I/O thread runs the probe posted at the previous beat, so a thread stuck
+// in a handler (or a lost event loop) stops the beats instead of hiding behind the others.
+net::awaitable<void> heartbeat(Server::State& state) {
+  while (!state.stopped) {
+    bool all_answered = true;
+    for (auto& worker : state.workers) all_answered = worker->probe_answered.exchange(false) && all_answered;
+    if (all_answered) state.on_heartbeat();
+    for (auto& worker : state.workers)
+      net::post(worker->ioc, [answered = &worker->probe_answered] { answered->store(true); });
+    state.heartbeat_timer->expires_after(state.heartbeat_interval);
+    beast::error_code ec;
+    co_await state.heartbeat_timer->async_wait(net::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
 }  // namespace
 
 void Server::State::begin_stop(std::string const& reason) {
@@ -787,6 +807,7 @@ void Server::State::begin_stop(std::string const& reason) {
 void Server::State::finish_stop() {
   stopped = true;
   grace_timer->cancel();
+  if (heartbeat_timer) heartbeat_timer->cancel();
   if (signals) signals->cancel();
   if (reload_signals) reload_signals->cancel();
   for (auto& worker : workers) worker->keep_running.reset();  // let each thread run out of work
@@ -893,6 +914,12 @@ void Server::stop_on_signals() {
   state_->signals.emplace(*state_->control, SIGTERM, SIGINT);
 }
 
+void Server::on_heartbeat(std::chrono::milliseconds interval, std::function<void()> callback) {
+  state_->heartbeat_interval = interval;
+  state_->on_heartbeat = std::move(callback);
+  state_->heartbeat_timer.emplace(*state_->control);
+}
+
 void Server::on_stopping(std::function<void()> callback) {
   state_->on_stopping = std::move(callback);
 }
@@ -920,6 +947,7 @@ void Server::run() {
   for (auto& listener : state.listeners) net::co_spawn(*state.control, accept_loop(state, *listener), log_failure);
   if (state.signals) net::co_spawn(*state.control, watch_signals(state), log_failure);
   if (state.reload_signals) net::co_spawn(*state.control, watch_reload_signal(state), log_failure);
+  if (state.heartbeat_timer) net::co_spawn(*state.control, heartbeat(state), log_failure);
   auto const& main = *state.listeners.front();
   state.log->info("listening address={} threads={} tls={}", main.address, state.workers.size(),
                   main.tls ? "on" : "off");

@@ -571,5 +571,38 @@ TEST(ServerLimits, CountsRequestsAndOpenConnections) {
   thread.join();
 }
 
+TEST(Server, HeartbeatStopsWhileAnIoThreadIsWedgedAndResumesAfter) {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> release{false};
+  Router router;
+  router.add(Method::get, "/wedge", [&](Request const&) -> Reply {
+    entered = true;
+    while (!release) std::this_thread::sleep_for(1ms);  // a handler stuck in blocking work
+    return json_response(200, "{}\n");
+  });
+  ServerConfig config;
+  config.port = 0;
+  config.threads = 2;
+  Server server(config, std::move(router));
+  std::atomic<int> beats{0};
+  server.on_heartbeat(10ms, [&] { ++beats; });
+  std::thread runner([&] { server.run(); });
+  EXPECT_TRUE(eventually(5s, [&] { return beats >= 3; }));
+
+  std::thread client([&] { testing::http_request("127.0.0.1", server.local_port(), "GET", "/wedge"); });
+  ASSERT_TRUE(eventually(5s, [&] { return entered.load(); }));
+  int const at_wedge = beats;
+  // Absence can only be observed over time: 30 intervals, of which at most one beat (probes
+  // answered just before the wedge) may pass.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_LE(beats, at_wedge + 1);
+
+  release = true;
+  EXPECT_TRUE(eventually(5s, [&] { return beats >= at_wedge + 3; }));
+  client.join();
+  server.stop();
+  runner.join();
+}
+
 }  // namespace
 }  // namespace berth::proxy

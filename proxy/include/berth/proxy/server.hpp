@@ -5,6 +5,7 @@
 // period, then closes what is left.
 #pragma once
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,12 @@ public:
 
   /// Stop gracefully on SIGTERM and SIGINT. Call before run().
   void stop_on_signals();
+
+  /// Calls `callback` every `interval` while the server runs, on its control executor, but only
+  /// when every I/O thread has run a probe posted at the previous beat: a wedged thread stops the
+  /// beats (systemd's watchdog keepalive relies on this). The first beat comes when run() starts.
+  /// Call before run(); `callback` must not throw.
+  void on_heartbeat(std::chrono::milliseconds interval, std::function<void()> callback);
 
   /// Called once when a graceful stop begins (e.g. to tell systemd STOPPING=1).
   void on_stopping(std::function<void()> callback);
