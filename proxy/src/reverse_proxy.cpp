@@ -26,6 +26,8 @@ using namespace std::chrono_literals;
 using net::use_awaitable;
 using Clock = std::chrono::steady_clock;
 
+constexpr std::size_t read_room_bytes = 64 * 1024;
+
 bool iequals(std::string_view a, std::string_view b) {
   return beast::iequals(beast::string_view(a.data(), a.size()), beast::string_view(b.data(), b.size()));
 }
@@ -54,7 +56,8 @@ std::vector<std::string> connection_tokens(Fields const& fields) {
   std::vector<std::string> tokens;
   for (auto const& field : fields) {
     if (field.name() != http::field::connection) continue;
-    for (auto token : http::token_list(field.value())) tokens.push_back(lowercase(std::string_view(token.data(), token.size())));
+    for (auto token : http::token_list(field.value()))
+      tokens.push_back(lowercase(std::string_view(token.data(), token.size())));
   }
   return tokens;
 }
@@ -288,6 +291,7 @@ net::awaitable<bool> ReverseProxy::forward(Stream& client, beast::flat_buffer& b
       co_await http::async_write(client, go_on, net::redirect_error(use_awaitable, ec));
       if (ec) failure = "client went away: " + ec.message();
     }
+    if (!request.is_done()) buffer.reserve(read_room_bytes);
     while (failure.empty() && !upstream_write_failed && !request.is_done()) {
       request.get().body().data = space.data();
       request.get().body().size = space.size();
@@ -325,7 +329,10 @@ net::awaitable<bool> ReverseProxy::forward(Stream& client, beast::flat_buffer& b
   }
 
   // The response head; informational answers other than 101 are dropped.
+  // Beast reads into a flat buffer only as much as it has room for: without room, 512 bytes per
+  // read (64 KiB is Beast's largest read).
   beast::flat_buffer upstream_buffer;
+  upstream_buffer.reserve(read_room_bytes);
   std::optional<http::response_parser<http::buffer_body>> response;
   if (failure.empty()) {
     for (;;) {
