@@ -12,6 +12,7 @@
 #include "berth/postgres/databases.hpp"
 #include "berth/postgres/status.hpp"
 #include "berth/postgres/wal_archive.hpp"
+#include "berth/proxy/routes.hpp"
 #include "human.hpp"
 #include "volume_lock.hpp"
 
@@ -112,6 +113,11 @@ int status(Config const& config, std::ostream& out) {
   }
   out << "service: running, pid " << *pid << ", listening on " << config.server.host << ":" << config.server.port
       << "\n";
+  for (auto const& route : config.server.routes) {
+    auto const problem = proxy::probe_upstream(route, std::chrono::seconds(2));
+    out << "route " << route.host << route.path_prefix << " -> " << route.upstream_url() << ": "
+        << (problem ? "DOWN (" + *problem + ")" : std::string("up")) << "\n";
+  }
   if (!config.postgres_enabled) {
     out << "postgres: disabled\n";
     return 0;

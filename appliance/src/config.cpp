@@ -128,6 +128,8 @@ std::chrono::seconds as_seconds(Value const& value) {
 void read_databases(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_postgres_listen(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_postgres_settings(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_routes(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_trusted_proxies(Config& config, YAML::Node const& node, NodeContext const& context);
 
 std::string show_bool(bool value) {
   return value ? "true" : "false";
@@ -135,7 +137,7 @@ std::string show_bool(bool value) {
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 41> const schema{{
+std::array<Key, 43> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -294,6 +296,17 @@ std::array<Key, 41> const schema{{
          [](Config const& c) {
            return format_duration(std::chrono::duration_cast<std::chrono::seconds>(c.registry.upload_expiry).count());
          }},
+    {.name = "routes",
+     .kind = Kind::custom,
+     .doc = "web apps behind the front door: host, path_prefix, upstream, strip_prefix, timeout",
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& route : c.server.routes)
+             text += (text.empty() ? "" : ",") + route.host + route.path_prefix + "->" + route.upstream_url();
+           return text.empty() ? std::string("none") : text;
+         },
+     .read = read_routes},
     {.name = "server.header_timeout",
      .kind = Kind::duration,
      .min = 1,
@@ -432,6 +445,16 @@ std::array<Key, 41> const schema{{
      .doc = "PEM private key of server.tls.cert",
      .store = [](Config& c, Value const& v) { c.server.tls.private_key = std::get<fs::path>(v); },
      .show = [](Config const& c) { return c.server.tls.private_key.string(); }},
+    {.name = "server.trusted_proxies",
+     .kind = Kind::custom,
+     .doc = "IP addresses of proxies in front of berth whose X-Forwarded-For routes extend instead of replace",
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& address : c.server.trusted_proxies) text += (text.empty() ? "" : ",") + address;
+           return text.empty() ? std::string("none") : text;
+         },
+     .read = read_trusted_proxies},
     {.name = "volumes.backup",
      .kind = Kind::path,
      .doc = "backup volume: snapshots and WAL archive, a second disk in production",
@@ -788,6 +811,104 @@ void read_postgres_settings(Config& config, YAML::Node const& node, NodeContext 
   }
 }
 
+// server.trusted_proxies: [10.0.0.2, "::1"]: addresses as the server sees its peers.
+void read_trusted_proxies(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.server.trusted_proxies.clear();
+  if (node.IsNull()) return;
+  if (!node.IsSequence())
+    context.error(
+        node, "server.trusted_proxies: expected a list of IP addresses like [10.0.0.2], got " + describe_node(node));
+  for (auto const& item : node) {
+    if (!item.IsScalar() || !(is_address(AF_INET, item.Scalar()) || is_address(AF_INET6, item.Scalar())))
+      context.error(item, "server.trusted_proxies: expected an IP address, got " + describe_node(item));
+    config.server.trusted_proxies.push_back(item.Scalar());
+  }
+}
+
+// An upstream URL: http://HOST:PORT with an IP literal ([::1] for IPv6) or a host name, no path.
+std::optional<Endpoint> parse_upstream(std::string_view text) {
+  constexpr std::string_view scheme = "http://";
+  if (!text.starts_with(scheme)) return std::nullopt;
+  text.remove_prefix(scheme.size());
+  if (text.ends_with('/')) text.remove_suffix(1);
+  auto endpoint = parse_endpoint(text);
+  if (!endpoint || endpoint->port == 0 || text.starts_with(':')) return std::nullopt;
+  return endpoint;
+}
+
+// routes: a list of {host, path_prefix, upstream, strip_prefix, timeout}.
+void read_routes(Config& config, YAML::Node const& node, NodeContext const& context) {
+  auto& routes = config.server.routes;
+  routes.clear();
+  if (node.IsNull()) return;
+  if (!node.IsSequence())
+    context.error(node,
+                  "routes: expected a list of routes like \"- host: app.example.com\", got " + describe_node(node));
+  static constexpr std::array<std::string_view, 5> fields{"host", "path_prefix", "upstream", "strip_prefix", "timeout"};
+  for (auto const& item : node) {
+    std::string const where = "routes[" + std::to_string(routes.size()) + "]";
+    if (!item.IsMap())
+      context.error(item, where + ": expected a map with host: and upstream:, got " + describe_node(item));
+    proxy::Route route;
+    bool has_upstream = false;
+    auto scalar = [&](YAML::Node const& value, std::string const& field) {
+      if (!value.IsScalar())
+        context.error(value, where + "." + field + ": expected a single value, got " + describe_node(value));
+      return value.Scalar();
+    };
+    for (auto const& entry : item) {
+      auto const field = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+      auto const& value = entry.second;
+      if (field == "host") {
+        auto host = scalar(value, field);
+        std::transform(host.begin(), host.end(), host.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (!is_hostname(host) && !is_address(AF_INET, host) && !is_address(AF_INET6, host))
+          context.error(value, where + ".host: expected a host name like app.example.com, got " + describe_node(value));
+        route.host = host;
+      } else if (field == "path_prefix") {
+        auto const prefix = scalar(value, field);
+        bool const plausible = prefix.starts_with('/') && std::none_of(prefix.begin(), prefix.end(), [](char ch) {
+                                 return ch == '?' || ch == '#' || ch == ' ' || ch < 0x21 || ch == 0x7f;
+                               });
+        if (!plausible)
+          context.error(value, where + ".path_prefix: expected a path starting with / like /grafana, got " +
+                                   describe_node(value));
+        route.path_prefix = prefix;
+      } else if (field == "upstream") {
+        auto const upstream = parse_upstream(scalar(value, field));
+        if (!upstream)
+          context.error(value, where + ".upstream: expected http://HOST:PORT like http://127.0.0.1:3000, got " +
+                                   describe_node(value));
+        route.upstream_host = upstream->host;
+        route.upstream_port = upstream->port;
+        has_upstream = true;
+      } else if (field == "strip_prefix") {
+        auto const text = scalar(value, field);
+        if (text != "true" && text != "false")
+          context.error(value, where + ".strip_prefix: expected true or false, got " + describe_node(value));
+        route.strip_prefix = text == "true";
+      } else if (field == "timeout") {
+        auto const seconds = parse_duration(scalar(value, field));
+        if (!seconds || *seconds < 1 || *seconds > hour)
+          context.error(value, where + ".timeout: expected a duration like 30s, 5m or 1h (from 1s to 1h), got " +
+                                   describe_node(value));
+        route.timeout = std::chrono::seconds(*seconds);
+      } else {
+        std::vector<std::string> known(fields.begin(), fields.end());
+        context.error(entry.first,
+                      "unknown key \"" + where + "." + field + "\" (known keys of a route: " + join(known) + ")");
+      }
+    }
+    if (route.host.empty()) context.error(item, where + ": expected a host: (the name clients use for the app)");
+    if (!has_upstream) context.error(item, where + ": expected an upstream: like http://127.0.0.1:3000");
+    for (auto const& other : routes)
+      if (other.host == route.host && other.path_prefix == route.path_prefix)
+        context.error(item, where + ": host " + route.host + " with path_prefix " + route.path_prefix +
+                                " is already routed to " + other.upstream_url());
+    routes.push_back(std::move(route));
+  }
+}
+
 // databases: a list of {name, owner, extensions, connection_limit, migrations, migrate_on_start}.
 void read_databases(Config& config, YAML::Node const& node, NodeContext const& context) {
   config.databases.clear();
@@ -1106,6 +1227,25 @@ bool file_exists(fs::path const& path) {
   return fs::exists(path, ignored);
 }
 
+// Routes come before berth's own paths, so a route on one of berth's names must not take the
+// registry's /v2/ or /token (docker would then talk to the app). Checked once the whole file is
+// read, since routes: and server.tls.hostnames may come in either order.
+void check_routes_leave_registry(Config const& config, std::string const& display_name) {
+  std::vector<std::string> names = config.tls_hostnames;
+  if (names.empty()) names = {"localhost", "127.0.0.1", "::1"};
+  for (std::size_t route_idx = 0; route_idx < config.server.routes.size(); ++route_idx) {
+    auto const& route = config.server.routes[route_idx];
+    if (std::find(names.begin(), names.end(), route.host) == names.end()) continue;
+    for (auto path : {"/v2/"sv, "/token"sv}) {
+      if (proxy::match_route({route}, route.host, path) == nullptr) continue;
+      throw ConfigError(display_name + ": routes[" + std::to_string(route_idx) + "]: host " + route.host +
+                        " with path_prefix " + route.path_prefix + " would take " + std::string(path) +
+                        " from berth's registry\nHINT: give the app its own host name, or a path_prefix like /" +
+                        "app/ that leaves /v2/ and /token to berth");
+    }
+  }
+}
+
 }  // namespace
 
 Config default_config() {
@@ -1135,6 +1275,7 @@ Config load_config(fs::path const& file) {
     }
   }
   if (!documents.empty()) reader.read_root(documents.front());
+  check_routes_leave_registry(config, display_name);
 
   derive_paths(config);
   return config;

@@ -165,6 +165,12 @@ int serve(Config const& config) {
         "server.http_redirect_listen redirects to https, but server.tls.enabled is false\nHINT: enable TLS "
         "or remove server.http_redirect_listen");
 
+  // Routes to the team's other apps are served by the front door before berth's own paths;
+  // config loading has made sure none takes the registry's paths on berth's own names.
+  for (auto const& route : config.server.routes)
+    log->info("route host={} path_prefix={} upstream={} strip_prefix={} timeout={}s", route.host, route.path_prefix,
+              route.upstream_url(), route.strip_prefix, route.timeout.count());
+
   // Bind before telling systemd we are ready: connections queue in the backlog meanwhile.
   proxy::Server server(server_config, std::move(router), metrics);
   if (config.http_redirect) {

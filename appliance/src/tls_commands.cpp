@@ -47,6 +47,9 @@ proxy::TlsConfig prepare_tls(Config const& config) {
     return tls;
   }
   auto hostnames = tls_hostnames(config);
+  // The apps behind routes: are reached over the same listener, so their names go in too.
+  for (auto const& route : config.server.routes)
+    if (std::find(hostnames.begin(), hostnames.end(), route.host) == hostnames.end()) hostnames.push_back(route.host);
   auto material = proxy::ensure_local_tls(config.tls_dir, hostnames);
   std::string names;
   for (auto const& name : hostnames) names += (names.empty() ? "" : ",") + name;

@@ -168,6 +168,8 @@ constexpr std::string_view leaf_keys[] = {
     "key",
     "dir",
     "hostnames",
+    "trusted_proxies",
+    "routes",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -357,7 +359,7 @@ TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
   EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
             "FILE:3:1: unknown key \"servr\" (known keys under the top level: access, auth, backup, databases, log, "
             "postgres, "
-            "registry, server, "
+            "registry, routes, server, "
             "volumes)\nHINT: did you mean server?");
 }
 
@@ -366,7 +368,7 @@ TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
       error_for("server:\n  threads: 2\n  listn: 127.0.0.1:5000\n"),
       "FILE:3:3: unknown key \"server.listn\" (known keys under server: header_timeout, "
       "http_redirect_listen, idle_timeout, io_timeout, listen, max_connections_per_ip, max_header_bytes, metrics, "
-      "rate_limit, shutdown_grace, threads, tls)\n"
+      "rate_limit, shutdown_grace, threads, tls, trusted_proxies)\n"
       "HINT: did you mean server.listen?");
 }
 
@@ -374,7 +376,7 @@ TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
   EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
             "FILE:1:1: unknown key \"listen\" (known keys under the top level: access, auth, backup, databases, log, "
             "postgres, "
-            "registry, server, "
+            "registry, routes, server, "
             "volumes)\nHINT: did you mean server.listen?");
 }
 
@@ -382,7 +384,7 @@ TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
   EXPECT_EQ(
       error_for("promotion:\n  ecr: [alice]\n"),
       "FILE:1:1: unknown key \"promotion\" (known keys under the top level: access, auth, backup, databases, log, "
-      "postgres, registry, server, "
+      "postgres, registry, routes, server, "
       "volumes)");
 }
 
@@ -390,7 +392,7 @@ TEST(Config, RejectsDottedKeysWrittenFlat) {
   EXPECT_EQ(
       error_for("server.listen: 127.0.0.1:5000\n"),
       "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: access, auth, backup, databases, log, "
-      "postgres, registry, server, "
+      "postgres, registry, routes, server, "
       "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
       "indented \"listen:\" below it");
 }
@@ -536,7 +538,7 @@ TEST(Config, RejectsAValueWhereASectionIsExpected) {
       error_for("server: 127.0.0.1:5000\n"),
       "FILE:1:9: server: expected a map (known keys under server: header_timeout, "
       "http_redirect_listen, idle_timeout, io_timeout, listen, max_connections_per_ip, max_header_bytes, metrics, "
-      "rate_limit, shutdown_grace, threads, tls), got "
+      "rate_limit, shutdown_grace, threads, tls, trusted_proxies), got "
       "\"127.0.0.1:5000\"");
 }
 
@@ -545,12 +547,12 @@ TEST(Config, RejectsATopLevelThatIsNotAMap) {
             "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, backup, "
             "databases, log, "
             "postgres, "
-            "registry, server, volumes), got a list");
+            "registry, routes, server, volumes), got a list");
   EXPECT_EQ(error_for("just text\n"),
             "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, backup, "
             "databases, log, "
             "postgres, "
-            "registry, server, volumes), got \"just text\"");
+            "registry, routes, server, volumes), got \"just text\"");
 }
 
 TEST(Config, RejectsDuplicateKeysNamingBothLines) {
@@ -970,6 +972,72 @@ TEST(Config, RejectsBadFrontDoorLimits) {
       std::string::npos);
   EXPECT_NE(error_for("log:\n  access: maybe\n").find("log.access"), std::string::npos);
   EXPECT_EQ(load_yaml("server:\n  metrics: off\n").server.metrics, proxy::MetricsAccess::off);
+}
+
+TEST(Config, ReadsRoutes) {
+  auto const config = load_yaml(R"(routes:
+  - host: Grafana.Example.com
+    upstream: http://127.0.0.1:3000
+  - host: tools.example.com
+    path_prefix: /wiki
+    upstream: "http://[::1]:8080/"
+    strip_prefix: true
+    timeout: 5m
+server:
+  trusted_proxies: [10.0.0.2, "::1"]
+)");
+  ASSERT_EQ(config.server.routes.size(), 2u);
+  auto const& grafana = config.server.routes[0];
+  EXPECT_EQ(grafana.host, "grafana.example.com");
+  EXPECT_EQ(grafana.path_prefix, "/");
+  EXPECT_EQ(grafana.upstream_url(), "http://127.0.0.1:3000");
+  EXPECT_FALSE(grafana.strip_prefix);
+  EXPECT_EQ(grafana.timeout, std::chrono::seconds(60));
+  auto const& wiki = config.server.routes[1];
+  EXPECT_EQ(wiki.path_prefix, "/wiki");
+  EXPECT_EQ(wiki.upstream_host, "::1");
+  EXPECT_EQ(wiki.upstream_port, 8080);
+  EXPECT_TRUE(wiki.strip_prefix);
+  EXPECT_EQ(wiki.timeout, std::chrono::seconds(300));
+  EXPECT_EQ(config.server.trusted_proxies, (std::vector<std::string>{"10.0.0.2", "::1"}));
+  EXPECT_TRUE(default_config().server.routes.empty());
+}
+
+TEST(Config, RefusesBadRoutes) {
+  EXPECT_EQ(error_for("routes:\n  - host: app.example.com\n    upstream: https://127.0.0.1:3000\n"),
+            "FILE:3:15: routes[0].upstream: expected http://HOST:PORT like http://127.0.0.1:3000, got "
+            "\"https://127.0.0.1:3000\"");
+  EXPECT_EQ(error_for("routes:\n  - host: app.example.com\n    upstream: http://127.0.0.1\n"),
+            "FILE:3:15: routes[0].upstream: expected http://HOST:PORT like http://127.0.0.1:3000, got "
+            "\"http://127.0.0.1\"");
+  EXPECT_EQ(error_for("routes:\n  - upstream: http://127.0.0.1:3000\n"),
+            "FILE:2:5: routes[0]: expected a host: (the name clients use for the app)");
+  EXPECT_EQ(error_for("routes:\n  - host: app.example.com\n"),
+            "FILE:2:5: routes[0]: expected an upstream: like http://127.0.0.1:3000");
+  EXPECT_EQ(error_for("routes:\n  - host: app.example.com\n    path_prefix: app\n    upstream: http://127.0.0.1:1\n"),
+            "FILE:3:18: routes[0].path_prefix: expected a path starting with / like /grafana, got \"app\"");
+  EXPECT_EQ(error_for("routes:\n  - host: a.example.com\n    upstream: http://127.0.0.1:1\n    upsteam: x\n"),
+            "FILE:4:5: unknown key \"routes[0].upsteam\" (known keys of a route: host, path_prefix, upstream, "
+            "strip_prefix, timeout)");
+  EXPECT_EQ(error_for("routes:\n  - host: a.example.com\n    upstream: http://127.0.0.1:1\n"
+                      "  - host: a.example.com\n    upstream: http://127.0.0.1:2\n"),
+            "FILE:4:5: routes[1]: host a.example.com with path_prefix / is already routed to http://127.0.0.1:1");
+  EXPECT_EQ(error_for("routes:\n  - host: a.example.com\n    upstream: http://127.0.0.1:1\n    timeout: 2h\n"),
+            "FILE:4:14: routes[0].timeout: expected a duration like 30s, 5m or 1h (from 1s to 1h), got \"2h\"");
+  EXPECT_EQ(error_for("server:\n  trusted_proxies: [proxy.example.com]\n"),
+            "FILE:2:21: server.trusted_proxies: expected an IP address, got \"proxy.example.com\"");
+}
+
+// Routes come before berth's own paths, so one must not hide the registry on berth's names.
+TEST(Config, RefusesARouteThatHidesTheRegistry) {
+  EXPECT_EQ(error_for("server:\n  tls:\n    hostnames: [registry.example.com]\nroutes:\n"
+                      "  - host: registry.example.com\n    upstream: http://127.0.0.1:3000\n"),
+            "FILE: routes[0]: host registry.example.com with path_prefix / would take /v2/ from berth's registry\n"
+            "HINT: give the app its own host name, or a path_prefix like /app/ that leaves /v2/ and /token to berth");
+  auto const config = load_yaml(
+      "server:\n  tls:\n    hostnames: [registry.example.com]\nroutes:\n"
+      "  - host: registry.example.com\n    path_prefix: /grafana\n    upstream: http://127.0.0.1:3000\n");
+  EXPECT_EQ(config.server.routes.size(), 1u);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 namespace berth::proxy {
 namespace {
 
-constexpr std::array<std::string_view, 4> route_names{"registry", "token", "health", "other"};
+constexpr std::array<std::string_view, 5> route_names{"registry", "token", "health", "other", "upstream"};
 
 std::string_view host_of(std::string_view address) {
   if (address.starts_with('[')) {

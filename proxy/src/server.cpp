@@ -30,6 +30,7 @@
 #include "berth/core/version.hpp"
 #include "rate_limit.hpp"
 #include "request_notes.hpp"
+#include "reverse_proxy.hpp"
 #include "tls_context.hpp"
 
 namespace berth::proxy {
@@ -234,6 +235,7 @@ struct Server::State {
     for (unsigned worker_idx = 0; worker_idx < count; ++worker_idx) workers.push_back(std::make_unique<Worker>());
     control.emplace(workers.front()->ioc.get_executor());
     grace_timer.emplace(*control);
+    if (!config.routes.empty()) reverse_proxy = std::make_unique<ReverseProxy>(config, metrics);
   }
 
   struct Worker {
@@ -276,6 +278,7 @@ struct Server::State {
   std::map<net::ip::address, std::uint32_t> connections_by_peer;  // guarded by connections_mutex
 
   std::shared_ptr<Metrics> metrics;
+  std::unique_ptr<ReverseProxy> reverse_proxy;  // null without routes
   RateLimiter limiter;
   std::string request_id_prefix;  // random per start, so ids from different runs do not collide
   std::atomic<std::uint64_t> next_request_id{1};
@@ -517,6 +520,15 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
       co_return;
     }
     if (ec) co_return;  // closed, reset or timed out between requests: nothing to answer
+
+    // Requests for a route's host go to its upstream, on the main listener only.
+    if (auto const* route = state.reverse_proxy && &router == &state.listeners.front()->router
+                                ? state.reverse_proxy->match(header_parser.get())
+                                : nullptr) {
+      ClientSide side{connection->deadline, connection->body_buffer(), remote_ip};
+      if (!co_await state.reverse_proxy->forward(stream, buffer, header_parser, *route, side)) co_return;
+      continue;
+    }
 
     auto started = Clock::now();
     Request request = make_request(header_parser, remote);

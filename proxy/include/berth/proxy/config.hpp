@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "berth/proxy/routes.hpp"
 
 namespace berth::proxy {
 
@@ -43,6 +46,8 @@ struct ServerConfig {
   bool access_log = true;                           ///< one JSON line per request on the "access" logger
   MetricsAccess metrics = MetricsAccess::loopback;  ///< who may read GET /metrics (the composer serves it)
   TlsConfig tls;
+  std::vector<Route> routes;                 ///< reverse-proxied hosts, served on the main listener
+  std::vector<std::string> trusted_proxies;  ///< peers whose X-Forwarded-For is extended, not replaced
 };
 
 }  // namespace berth::proxy

@@ -17,9 +17,10 @@
 
 namespace berth::proxy {
 
-enum class RouteClass { registry, token, health, other };
+enum class RouteClass { registry, token, health, other, upstream };
 
-/// registry (/v2 and below), token (/token), health (/healthz) or other.
+/// registry (/v2 and below), token (/token), health (/healthz) or other. (upstream: requests
+/// reverse-proxied by `routes:`, counted by the proxy itself.)
 RouteClass classify_route(std::string_view path);
 
 class Metrics {
@@ -39,7 +40,7 @@ public:
   std::string render() const;
 
 private:
-  static constexpr std::size_t route_count = 4;
+  static constexpr std::size_t route_count = 5;
   static constexpr std::size_t status_classes = 5;  // 1xx .. 5xx
   static constexpr std::array<double, 10> latency_bounds{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30};
   using Counter = std::atomic<std::uint64_t>;
