@@ -190,8 +190,8 @@ PromoteResult promote(Storage const& storage, RegistryClient& target, PromoteReq
     result.items.push_back(std::move(item));
   }
   log->debug("promoted source={}@{} target={}/{} blobs_sent={} blobs_present={} manifests_sent={} bytes={}{}",
-            request.repository, top->to_string(), target.url(), target_repository, result.blobs_sent,
-            result.blobs_present, result.manifests_sent, result.bytes_sent, request.dry_run ? " dry_run=true" : "");
+             request.repository, top->to_string(), target.url(), target_repository, result.blobs_sent,
+             result.blobs_present, result.manifests_sent, result.bytes_sent, request.dry_run ? " dry_run=true" : "");
   return result;
 }
 
