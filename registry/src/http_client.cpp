@@ -1,13 +1,16 @@
 // The blocking HTTP/1.1 client on Beast. Each connection owns a small io_context and every step
 // runs as an asynchronous operation driven to completion on the calling thread: that is what
 // gives Beast's tcp_stream deadlines (the synchronous calls have none). Bodies from files go
-// out through a serializer written piece by piece, so a stalled peer is detected per piece
+// out in 1 MiB pieces, each with its own deadline, so a stalled peer is detected per piece
 // and a 50 GB layer needs no more memory than a small one.
 #include "berth/registry/http_client.hpp"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,10 +19,13 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <variant>
@@ -62,6 +68,16 @@ std::string describe(beast::error_code const& ec) {
   if (ec == beast::error::timeout) return "timed out";
   return ec.message();
 }
+
+struct FileDescriptor {
+  explicit FileDescriptor(int descriptor) : fd(descriptor) {}
+  ~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+  FileDescriptor(FileDescriptor const&) = delete;
+  FileDescriptor& operator=(FileDescriptor const&) = delete;
+  int fd;
+};
 
 struct Connection {
   net::io_context ioc;
@@ -250,13 +266,35 @@ Response exchange(Connection& connection, Stream& stream, Request const& request
     for (auto const& [name, value] : request.headers) message.insert(name, value);
   };
   if (request.body_file) {
-    bhttp::request<bhttp::file_body> message;
+    // The header, then the file in large pieces: Beast's file_body reads 4 KiB at a time,
+    // which costs a system call and a deadline per 4 KiB and halves throughput on big layers.
+    FileDescriptor file(::open(request.body_file->c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat info {};
+    if (file.fd < 0 || ::fstat(file.fd, &info) != 0)
+      throw Error("cannot read " + request.body_file->string() + ": " + std::strerror(errno));
+    auto const size = static_cast<std::uint64_t>(info.st_size);
+    bhttp::request<bhttp::empty_body> message;
     fill(message);
-    beast::error_code ec;
-    message.body().open(request.body_file->c_str(), beast::file_mode::scan, ec);
-    if (ec) throw Error("cannot read " + request.body_file->string() + ": " + ec.message());
-    message.prepare_payload();
-    write_message(connection, stream, message, config.io_timeout, what);
+    message.content_length(size);
+    bhttp::request_serializer<bhttp::empty_body> serializer(message);
+    beast::get_lowest_layer(stream).expires_after(config.io_timeout);
+    auto ec = complete(connection.ioc,
+                       [&](auto handler) { bhttp::async_write_header(stream, serializer, std::move(handler)); });
+    if (ec) throw TransportError("cannot send " + what + ": " + describe(ec) + network_hint);
+    std::vector<char> piece(1024 * 1024);
+    for (std::uint64_t sent = 0; sent < size;) {
+      auto const got = ::read(file.fd, piece.data(), std::min<std::uint64_t>(piece.size(), size - sent));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0)
+        throw Error("cannot read " + request.body_file->string() + ": " +
+                    (got == 0 ? std::string("the file shrank while it was sent") : std::strerror(errno)));
+      beast::get_lowest_layer(stream).expires_after(config.io_timeout);
+      ec = complete(connection.ioc, [&](auto handler) {
+        net::async_write(stream, net::buffer(piece.data(), static_cast<std::size_t>(got)), std::move(handler));
+      });
+      if (ec) throw TransportError("cannot send " + what + ": " + describe(ec) + network_hint);
+      sent += static_cast<std::uint64_t>(got);
+    }
   } else {
     bhttp::request<bhttp::string_body> message;
     fill(message);
