@@ -17,6 +17,7 @@
 #include "db_commands.hpp"
 #include "doctor.hpp"
 #include "logging.hpp"
+#include "promote_commands.hpp"
 #include "registry_commands.hpp"
 #include "serve.hpp"
 #include "tls_commands.hpp"
@@ -215,6 +216,33 @@ int run_cli(int argc, char** argv) {
   for (auto* command : {user_add_command, user_passwd_command})
     command->add_flag("--password-stdin", password_stdin, "read the password as one line from stdin");
 
+  PromoteOptions promote_options;
+  bool promote_history_wanted = false;
+  auto* promote_command = app.add_subcommand(
+      "promote", "copy an image byte for byte (same digest) to AWS ECR (--to ENV) or any registry (--to-registry URL)");
+  promote_command->add_option("SOURCE", promote_options.source,
+                              "REPOSITORY:TAG or REPOSITORY@DIGEST in the local registry");
+  auto* promote_to = promote_command->add_option("--to", promote_options.environment,
+                                                 "ECR target declared under promotion: targets: in the configuration");
+  auto* promote_to_registry =
+      promote_command->add_option("--to-registry", promote_options.registry,
+                                  "any OCI registry: https://HOST[:PORT][/PREFIX] (the prefix goes before "
+                                  "the repository name)");
+  promote_to->excludes(promote_to_registry);
+  promote_command
+      ->add_option("--creds", promote_options.creds,
+                   "USER:PASSWORD for --to-registry (keep passwords out of argv: use BERTH_PROMOTE_CREDS)")
+      ->envname("BERTH_PROMOTE_CREDS");
+  promote_command->add_option("--ca-file", promote_options.ca_file, "extra CA certificates (PEM) for --to-registry")
+      ->check(CLI::ExistingFile);
+  promote_command->add_option("--tag", promote_options.tags, "tag at the target (repeatable; default: the source tag)");
+  promote_command->add_flag("--with-referrers", promote_options.with_referrers,
+                            "also copy signatures, SBOMs and other referrers of the image");
+  promote_command->add_flag("--dry-run", promote_options.dry_run, "check the target and list what would be sent");
+  promote_command->add_option("--parallel", promote_options.parallel, "blobs uploaded at once (default 4)")
+      ->check(CLI::Range(1, 32));
+  promote_command->add_flag("--history", promote_history_wanted, "list every promotion from the audit log");
+
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& error) {
@@ -287,6 +315,16 @@ int run_cli(int argc, char** argv) {
     if (backup_drill_command->parsed()) return backup_drill(load(global), backup_id, drill_scratch, std::cout);
     if (backup_restore_command->parsed())
       return backup_restore(load(global), backup_id, restore_target, restore_force, restore_time, std::cout);
+
+    if (promote_command->parsed()) {
+      if (promote_history_wanted) return promote_history(load(global), std::cout);
+      if (promote_options.source.empty() || (promote_options.environment.empty() && promote_options.registry.empty())) {
+        std::cerr << "berth: promote needs SOURCE and a target: berth promote REPOSITORY:TAG --to ENV, or "
+                     "--to-registry URL\n";
+        return 2;
+      }
+      return promote(load(global), promote_options, std::cout);
+    }
 
     if (serve_command->parsed()) {
       auto config = load(global);

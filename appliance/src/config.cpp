@@ -34,6 +34,7 @@
 
 #include "berth/postgres/databases.hpp"
 #include "berth/proxy/htpasswd.hpp"
+#include "berth/registry/ecr_client.hpp"
 #include "berth/registry/names.hpp"
 
 namespace berth::appliance {
@@ -130,6 +131,7 @@ void read_postgres_listen(Config& config, YAML::Node const& node, NodeContext co
 void read_postgres_settings(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_routes(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_trusted_proxies(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_promotion_targets(Config& config, YAML::Node const& node, NodeContext const& context);
 
 std::string show_bool(bool value) {
   return value ? "true" : "false";
@@ -137,7 +139,7 @@ std::string show_bool(bool value) {
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 43> const schema{{
+std::array<Key, 44> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -260,6 +262,17 @@ std::array<Key, 43> const schema{{
      .doc = "archive WAL segments to <backup volume>/wal for point-in-time recovery",
      .store = [](Config& c, Value const& v) { c.wal_archive = std::get<bool>(v); },
      .show = [](Config const& c) { return show_bool(c.wal_archive); }},
+    {.name = "promotion.targets",
+     .kind = Kind::custom,
+     .doc = "ECR registries `berth promote --to ENV` copies to: registry, region, repository_prefix, create_repository",
+     .show =
+         [](Config const& c) {
+           std::string text;
+           for (auto const& target : c.promotion_targets)
+             text += (text.empty() ? "" : ",") + target.name + "=" + target.registry;
+           return text.empty() ? std::string("none") : text;
+         },
+     .read = read_promotion_targets},
     {.name = "registry.delete_enabled",
      .kind = Kind::boolean,
      .doc = "allow DELETE of manifests, tags and blobs",
@@ -906,6 +919,97 @@ void read_routes(Config& config, YAML::Node const& node, NodeContext const& cont
         context.error(item, where + ": host " + route.host + " with path_prefix " + route.path_prefix +
                                 " is already routed to " + other.upstream_url());
     routes.push_back(std::move(route));
+  }
+}
+
+// promotion.targets: {ENV: {registry, region, repository_prefix, create_repository, api_endpoint, ca_file}}.
+void read_promotion_targets(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.promotion_targets.clear();
+  if (node.IsNull()) return;
+  if (!node.IsMap())
+    context.error(node,
+                  "promotion.targets: expected a map of targets like {prod: {registry: "
+                  "ACCOUNT.dkr.ecr.REGION.amazonaws.com, region: REGION}}, got " +
+                      describe_node(node));
+  static constexpr std::array<std::string_view, 6> fields{"registry",          "region",       "repository_prefix",
+                                                          "create_repository", "api_endpoint", "ca_file"};
+  for (auto const& entry : node) {
+    auto const name = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+    bool const word = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+    });
+    if (!word)
+      context.error(entry.first,
+                    "promotion.targets: expected a target name (lowercase letters, digits, _ and -), got " +
+                        describe_node(entry.first));
+    std::string const where = "promotion.targets." + name;
+    if (!entry.second.IsMap())
+      context.error(entry.second,
+                    where + ": expected a map with registry: and region:, got " + describe_node(entry.second));
+    registry::PromotionTarget target;
+    target.name = name;
+    auto scalar = [&](YAML::Node const& value, std::string const& field) {
+      if (!value.IsScalar())
+        context.error(value, where + "." + field + ": expected a single value, got " + describe_node(value));
+      return value.Scalar();
+    };
+    for (auto const& item : entry.second) {
+      auto const field = item.first.IsScalar() ? item.first.Scalar() : std::string();
+      auto const& value = item.second;
+      if (field == "registry") {
+        target.registry = scalar(value, field);
+        if (target.registry.empty() || target.registry.find_first_of("/ \t") != std::string::npos)
+          context.error(value, where +
+                                   ".registry: expected a host like 123456789012.dkr.ecr.eu-west-1.amazonaws.com, "
+                                   "got " +
+                                   describe_node(value));
+      } else if (field == "region") {
+        target.region = scalar(value, field);
+      } else if (field == "repository_prefix") {
+        target.repository_prefix = scalar(value, field);
+        if (!target.repository_prefix.empty() && !target.repository_prefix.ends_with('/'))
+          target.repository_prefix += '/';
+      } else if (field == "create_repository") {
+        auto const text = scalar(value, field);
+        if (text != "true" && text != "false")
+          context.error(value, where + ".create_repository: expected true or false, got " + describe_node(value));
+        target.create_repository = text == "true";
+      } else if (field == "api_endpoint") {
+        target.api_endpoint = scalar(value, field);
+        if (!target.api_endpoint.starts_with("https://"))
+          context.error(value, where + ".api_endpoint: expected an https:// URL, got " + describe_node(value));
+      } else if (field == "ca_file") {
+        auto const text = scalar(value, field);
+        if (text.empty()) context.error(value, where + ".ca_file: expected a path");
+        target.ca_file = (context.base_dir / text).lexically_normal();
+      } else {
+        std::vector<std::string> known(fields.begin(), fields.end());
+        context.error(item.first,
+                      "unknown key \"" + where + "." + field + "\" (known keys of a target: " + join(known) + ")");
+      }
+    }
+    if (target.registry.empty())
+      context.error(entry.second, where + ": expected a registry: (ACCOUNT.dkr.ecr.REGION.amazonaws.com)");
+    if (target.region.empty()) {
+      // ACCOUNT.dkr.ecr.REGION.amazonaws.com names its region.
+      auto const dkr = target.registry.find(".dkr.ecr.");
+      if (dkr != std::string::npos) {
+        auto const start = dkr + 9;
+        target.region = target.registry.substr(start, target.registry.find('.', start) - start);
+      }
+    }
+    if (target.region.empty()) context.error(entry.second, where + ": expected a region: (e.g. eu-west-1)");
+    try {
+      registry::ecr::validate_target({.registry_host = target.registry,
+                                      .region = target.region,
+                                      .api_endpoint = target.api_endpoint,
+                                      .ca_file = std::nullopt,
+                                      .create_repository = target.create_repository});
+    } catch (Error const& e) {
+      std::string const message = e.what();
+      context.error(entry.second, where + ": " + message.substr(0, message.find('\n')));
+    }
+    config.promotion_targets.push_back(std::move(target));
   }
 }
 

@@ -170,6 +170,7 @@ constexpr std::string_view leaf_keys[] = {
     "hostnames",
     "trusted_proxies",
     "routes",
+    "targets",
 };
 
 TEST(Config, DefaultsAreTheDevelopmentSettings) {
@@ -358,7 +359,7 @@ TEST(Config, RejectsMalformedListenAddresses) {
 TEST(Config, RejectsUnknownTopLevelKeyAndSuggestsTheClosest) {
   EXPECT_EQ(error_for("log:\n  level: info\nservr:\n  listen: 127.0.0.1:5000\n"),
             "FILE:3:1: unknown key \"servr\" (known keys under the top level: access, auth, backup, databases, log, "
-            "postgres, "
+            "postgres, promotion, "
             "registry, routes, server, "
             "volumes)\nHINT: did you mean server?");
 }
@@ -375,16 +376,16 @@ TEST(Config, RejectsUnknownNestedKeyListingItsSiblings) {
 TEST(Config, SuggestsTheRightSectionForAMisplacedKey) {
   EXPECT_EQ(error_for("listen: 127.0.0.1:5000\n"),
             "FILE:1:1: unknown key \"listen\" (known keys under the top level: access, auth, backup, databases, log, "
-            "postgres, "
+            "postgres, promotion, "
             "registry, routes, server, "
             "volumes)\nHINT: did you mean server.listen?");
 }
 
 TEST(Config, RejectsUnknownKeyWithoutASuggestionWhenNothingIsClose) {
   EXPECT_EQ(
-      error_for("promotion:\n  ecr: [alice]\n"),
-      "FILE:1:1: unknown key \"promotion\" (known keys under the top level: access, auth, backup, databases, log, "
-      "postgres, registry, routes, server, "
+      error_for("monitoring:\n  ecr: [alice]\n"),
+      "FILE:1:1: unknown key \"monitoring\" (known keys under the top level: access, auth, backup, databases, log, "
+      "postgres, promotion, registry, routes, server, "
       "volumes)");
 }
 
@@ -392,7 +393,7 @@ TEST(Config, RejectsDottedKeysWrittenFlat) {
   EXPECT_EQ(
       error_for("server.listen: 127.0.0.1:5000\n"),
       "FILE:1:1: unknown key \"server.listen\" (known keys under the top level: access, auth, backup, databases, log, "
-      "postgres, registry, routes, server, "
+      "postgres, promotion, registry, routes, server, "
       "volumes)\nHINT: nest keys instead of joining them with dots, e.g. \"server:\" and an "
       "indented \"listen:\" below it");
 }
@@ -546,12 +547,12 @@ TEST(Config, RejectsATopLevelThatIsNotAMap) {
   EXPECT_EQ(error_for("- server\n- log\n"),
             "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, backup, "
             "databases, log, "
-            "postgres, "
+            "postgres, promotion, "
             "registry, routes, server, volumes), got a list");
   EXPECT_EQ(error_for("just text\n"),
             "FILE:1:1: expected a map at the top level (known keys under the top level: access, auth, backup, "
             "databases, log, "
-            "postgres, "
+            "postgres, promotion, "
             "registry, routes, server, volumes), got \"just text\"");
 }
 
@@ -1038,6 +1039,56 @@ TEST(Config, RefusesARouteThatHidesTheRegistry) {
       "server:\n  tls:\n    hostnames: [registry.example.com]\nroutes:\n"
       "  - host: registry.example.com\n    path_prefix: /grafana\n    upstream: http://127.0.0.1:3000\n");
   EXPECT_EQ(config.server.routes.size(), 1u);
+}
+
+}  // namespace
+}  // namespace berth::appliance
+
+namespace berth::appliance {
+namespace {
+
+TEST(Config, ReadsPromotionTargets) {
+  auto const config = load_yaml(R"(
+promotion:
+  targets:
+    prod:
+      registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+      repository_prefix: prod
+      create_repository: true
+    staging:
+      registry: 127.0.0.1:5443
+      region: us-east-2
+      api_endpoint: https://127.0.0.1:8443
+      ca_file: certs/ca.crt
+)");
+  ASSERT_EQ(config.promotion_targets.size(), 2u);
+  auto const& prod = config.promotion_targets[0];
+  EXPECT_EQ(prod.name, "prod");
+  EXPECT_EQ(prod.region, "eu-west-1");  // named by the registry host
+  EXPECT_EQ(prod.repository_prefix, "prod/");
+  EXPECT_TRUE(prod.create_repository);
+  EXPECT_TRUE(prod.api_endpoint.empty());
+  auto const& staging = config.promotion_targets[1];
+  EXPECT_EQ(staging.region, "us-east-2");
+  EXPECT_EQ(staging.api_endpoint, "https://127.0.0.1:8443");
+  EXPECT_EQ(staging.ca_file.filename(), "ca.crt");
+  EXPECT_TRUE(staging.ca_file.is_absolute());
+  EXPECT_TRUE(default_config().promotion_targets.empty());
+}
+
+TEST(Config, RefusesBadPromotionTargets) {
+  EXPECT_EQ(error_for("promotion:\n  targets:\n    prod:\n      registry: 1.dkr.ecr.eu-west-1.amazonaws.com\n"
+                      "      region: us-east-1\n"),
+            "FILE:4:7: promotion.targets.prod: the registry 1.dkr.ecr.eu-west-1.amazonaws.com is in region eu-west-1, "
+            "not in the configured region us-east-1");
+  EXPECT_EQ(error_for("promotion:\n  targets:\n    prod:\n      region: eu-west-1\n"),
+            "FILE:4:7: promotion.targets.prod: expected a registry: (ACCOUNT.dkr.ecr.REGION.amazonaws.com)");
+  EXPECT_EQ(error_for("promotion:\n  targets:\n    prod:\n      registry: a.example\n      regoin: x\n"),
+            "FILE:5:7: unknown key \"promotion.targets.prod.regoin\" (known keys of a target: registry, region, "
+            "repository_prefix, create_repository, api_endpoint, ca_file)");
+  EXPECT_EQ(error_for("promotion:\n  targets:\n    prod:\n      registry: a.example\n      region: eu-west-1\n"
+                      "      api_endpoint: http://a.example\n"),
+            "FILE:6:21: promotion.targets.prod.api_endpoint: expected an https:// URL, got \"http://a.example\"");
 }
 
 }  // namespace

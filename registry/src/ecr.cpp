@@ -53,13 +53,14 @@ std::string api_host(std::string_view region) {
 }
 
 ApiRequest sign_api_request(std::string_view operation, std::string body, std::string_view region,
-                            sigv4::Credentials const& credentials, std::chrono::system_clock::time_point time) {
+                            sigv4::Credentials const& credentials, std::chrono::system_clock::time_point time,
+                            std::string_view host) {
   if (operation.empty() || !std::all_of(operation.begin(), operation.end(),
                                         [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); })) {
     throw Error("invalid ECR operation name '" + std::string(operation) + "'\nHINT: this is a bug in berth.");
   }
   ApiRequest request;
-  request.host = api_host(region);
+  request.host = host.empty() ? api_host(region) : std::string(host);
   request.body = std::move(body);
   request.headers = {{"Host", request.host},
                      {"Content-Type", std::string(json_content_type)},

@@ -16,6 +16,7 @@
 #include "berth/proxy/auth.hpp"
 #include "berth/proxy/config.hpp"
 #include "berth/registry/config.hpp"
+#include "berth/registry/promotion_target.hpp"
 
 namespace berth::appliance {
 
@@ -58,6 +59,7 @@ struct Config {
   std::vector<Application> databases;
   flyway::Config flyway;
   backup::Config snapshots;
+  std::vector<registry::PromotionTarget> promotion_targets;  ///< promotion.targets, by name
   /// Users, groups and grants. Empty file paths mean the development default under
   /// <primary>/secrets; read them through htpasswd_file() and groups_file().
   struct Auth {

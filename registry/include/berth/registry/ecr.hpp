@@ -31,9 +31,11 @@ struct ApiRequest {
 };
 
 /// Builds and signs `operation` (e.g. "GetAuthorizationToken") with JSON `body` for `region` at
-/// `time`. Throws berth::Error on a bad region or operation name. Thread-safe (pure).
+/// `time`, addressed to `host` ("host[:port]"; empty: api_host(region), the real endpoint).
+/// Throws berth::Error on a bad region or operation name. Thread-safe (pure).
 ApiRequest sign_api_request(std::string_view operation, std::string body, std::string_view region,
-                            sigv4::Credentials const& credentials, std::chrono::system_clock::time_point time);
+                            sigv4::Credentials const& credentials, std::chrono::system_clock::time_point time,
+                            std::string_view host = {});
 
 /// The registry credentials GetAuthorizationToken hands out (valid 12 hours). Never log them.
 struct AuthorizationToken {
