@@ -14,37 +14,28 @@ namespace {
 
 constexpr std::size_t block_bytes = 4096;          // O_DIRECT alignment of offsets, sizes and memory
 constexpr std::size_t buffer_bytes = 1024 * 1024;  // one direct write per MiB
-// Buffers per file: one being filled, the rest queued or being written. Bounds the memory of
-// an upload (4 MiB) and how far the network may run ahead of the disk.
-constexpr std::size_t max_buffers = 4;
 
-StagingFile::Buffer aligned_buffer() {
+char* aligned_buffer() {
   void* memory = nullptr;
   if (::posix_memalign(&memory, block_bytes, buffer_bytes) != 0) throw std::bad_alloc();
-  return {static_cast<char*>(memory), std::free};
+  return static_cast<char*>(memory);
 }
 
-// Writes everything; returns 0 or the errno of the failure.
-int pwrite_fully(int fd, char const* data, std::size_t length, std::uint64_t offset) {
+void pwrite_all(File const& file, char const* data, std::size_t length, std::uint64_t offset) {
   while (length > 0) {
-    auto done = ::pwrite(fd, data, length, static_cast<off_t>(offset));
+    auto done = ::pwrite(file.fd(), data, length, static_cast<off_t>(offset));
     if (done < 0 && errno == EINTR) continue;
-    if (done < 0) return errno;
+    if (done < 0) throw_file_error("write", file.path(), errno);
     data += done;
     length -= static_cast<std::size_t>(done);
     offset += static_cast<std::uint64_t>(done);
   }
-  return 0;
-}
-
-void pwrite_all(File const& file, char const* data, std::size_t length, std::uint64_t offset) {
-  if (int error = pwrite_fully(file.fd(), data, length, offset)) throw_file_error("write", file.path(), error);
 }
 
 }  // namespace
 
 StagingFile::StagingFile(std::filesystem::path path, std::uint64_t size)
-    : path_(std::move(path)), buffer_(aligned_buffer()) {
+    : path_(std::move(path)), buffer_(aligned_buffer(), std::free) {
   int fd = ::open(path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   if (fd >= 0) {
     ::close(fd);
@@ -65,77 +56,7 @@ StagingFile::StagingFile(std::filesystem::path path, std::uint64_t size)
   }
 }
 
-StagingFile::~StagingFile() {
-  if (!writer_.joinable()) return;
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  changed_.notify_all();
-  writer_.join();
-}
-
-void StagingFile::run_writer() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    changed_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-    if (queue_.empty()) return;
-    auto& write = queue_.front();
-    if (error_ == 0) {  // after a failure the file's end is unknown: write nothing more
-      lock.unlock();
-      int error = pwrite_fully(file_.fd(), write.buffer.get(), write.length, write.offset);
-      lock.lock();
-      if (error_ == 0) error_ = error;
-    }
-    spare_.push_back(std::move(write.buffer));
-    queue_.pop_front();
-    changed_.notify_all();
-  }
-}
-
-void StagingFile::throw_if_failed() {
-  int error;
-  {
-    std::lock_guard lock(mutex_);
-    error = error_;
-  }
-  if (error) throw_file_error("write", path_, error);
-}
-
-void StagingFile::hand_over() {
-  std::unique_lock lock(mutex_);
-  if (error_) {
-    lock.unlock();
-    throw_if_failed();
-  }
-  queue_.push_back(Write{std::move(buffer_), pending_, written_});
-  written_ += pending_;
-  pending_ = 0;
-  if (!writer_.joinable()) writer_ = std::thread([this] { run_writer(); });
-  changed_.notify_all();
-  if (spare_.empty() && buffers_ < max_buffers) {
-    ++buffers_;
-    lock.unlock();
-    buffer_ = aligned_buffer();
-    return;
-  }
-  // The disk is behind by max_buffers - 1 buffers: wait for it (TCP pushes back on the client).
-  changed_.wait(lock, [this] { return !spare_.empty() || error_; });
-  if (spare_.empty()) {
-    lock.unlock();
-    throw_if_failed();
-  }
-  buffer_ = std::move(spare_.back());
-  spare_.pop_back();
-}
-
-void StagingFile::wait_idle() {
-  if (!writer_.joinable()) return;
-  std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return queue_.empty(); });
-}
-
-void StagingFile::write_here(std::size_t bytes) {
+void StagingFile::write_out(std::size_t bytes) {
   pwrite_all(file_, buffer_.get(), bytes, written_);
   written_ += bytes;
   pending_ -= bytes;
@@ -148,16 +69,14 @@ void StagingFile::append(std::span<char const> bytes) {
     std::memcpy(buffer_.get() + pending_, bytes.data(), take);
     pending_ += take;
     bytes = bytes.subspan(take);
-    if (pending_ == buffer_bytes) hand_over();
+    if (pending_ == buffer_bytes) write_out(buffer_bytes);
   }
 }
 
 void StagingFile::flush() {
-  wait_idle();
-  throw_if_failed();
   if (pending_ == 0) return;
-  if (!direct_) return write_here(pending_);
-  if (auto whole = pending_ - pending_ % block_bytes) write_here(whole);
+  if (!direct_) return write_out(pending_);
+  if (auto whole = pending_ - pending_ % block_bytes) write_out(whole);
   if (pending_ == 0) return;
   // A last partial block cannot be written directly: write it buffered, and keep it in the
   // buffer, because the next direct write has to start at its block boundary.
