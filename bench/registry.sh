@@ -55,7 +55,10 @@ servers=()
 declare -A port pid
 if ! $only_reference; then
   port[berth]=$(free_port)
-  "$berth" --config /dev/null --log-level warn serve --listen "127.0.0.1:${port[berth]}" --data "$work/berth" \
+  # Registry only, like the others: no PostgreSQL cluster, and no access log (docker-registry's
+  # and nginx's are off too).
+  printf 'postgres:\n  enabled: false\nlog:\n  access: false\n' >"$work/berth.yaml"
+  "$berth" --config "$work/berth.yaml" --log-level warn serve --listen "127.0.0.1:${port[berth]}" --data "$work/berth" \
     2>"$work/berth.log" &
   pids+=($!); pid[berth]=$!
   servers+=(berth)

@@ -421,7 +421,10 @@ private:
         return blob_created(name, digest);
       };
     else
-      finish = [this, name, id](UploadWriter& writer) { return upload_accepted(202, name, id, writer.size()); };
+      finish = [this, name, id](UploadWriter& writer) {
+        writer.flush();  // the Range we answer must be on disk
+        return upload_accepted(202, name, id, writer.size());
+      };
     auto sink = std::make_unique<UploadSink>(std::move(writer), std::move(finish));
     if (request.has_body) return sink;
     return sink->finish();

@@ -109,6 +109,17 @@ void UploadWriter::write(std::span<char const> bytes) {
   session.size += bytes.size();
 }
 
+void UploadWriter::flush() {
+  auto& session = *session_;
+  try {
+    session.data->flush();
+  } catch (...) {
+    session.hasher.reset();  // the file holds an unknown prefix: rebuilt when the client resumes
+    session.data.reset();
+    throw;
+  }
+}
+
 std::uint64_t UploadWriter::size() const {
   return session_->size;
 }

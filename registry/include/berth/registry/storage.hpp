@@ -83,6 +83,9 @@ public:
   /// Appends bytes. Throws berth::Error on I/O failure (e.g. disk full); the session then
   /// still holds exactly the bytes before this call.
   void write(std::span<char const> bytes);
+  /// Makes sure the session's file holds every byte written so far (write() may keep up to a
+  /// block buffered). Throws like write(); the session then holds a prefix of them.
+  void flush();
   std::uint64_t size() const;
   /// Verifies the content against `expected`, moves it into the blob store (fsync'ed) and links
   /// it into the session's repository; the session ends. Throws DigestMismatch (the session
