@@ -30,6 +30,8 @@
 #include <boost/process/async.hpp>
 #include <boost/process/async_pipe.hpp>
 #include <boost/process/child.hpp>
+#include <boost/process/env.hpp>
+#include <boost/process/environment.hpp>
 #include <boost/process/io.hpp>
 #include <boost/process/start_dir.hpp>
 #include <pqxx/pqxx>
@@ -152,9 +154,14 @@ struct Cluster::Impl {
                                   "-p", std::to_string(config.port)};
     auto const settings = detail::server_arguments(config, detail::physical_memory());
     args.insert(args.end(), settings.begin(), settings.end());
+    // The server must not speak systemd's notify protocol for berth: Debian's postgres sends its
+    // own READY=1 when it finds NOTIFY_SOCKET, and berth alone answers the watchdog.
+    auto environment = boost::this_process::environment();
+    for (auto const* name : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
+      if (environment.find(name) != environment.end()) environment.erase(name);
     try {
       next->child =
-          bp::child(installation.binary("postgres").string(), bp::args(args), bp::std_out > next->out,
+          bp::child(installation.binary("postgres").string(), bp::args(args), environment, bp::std_out > next->out,
                     bp::std_err > next->err, bp::std_in.close(), bp::start_dir("/"), ioc,
                     bp::on_exit([this, next](int, std::error_code const&) { on_exit(next); }), detail::RunAs(&user));
     } catch (bp::process_error const& e) {
