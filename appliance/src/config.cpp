@@ -137,6 +137,14 @@ std::string show_bool(bool value) {
   return value ? "true" : "false";
 }
 
+// A list value as `config check` prints it: items separated by commas, `none` when empty.
+template <class Items, class Show>
+std::string show_list(Items const& items, Show const& show, std::string const& none) {
+  std::string text;
+  for (auto const& item : items) text += (text.empty() ? "" : ",") + show(item);
+  return text.empty() ? none : text;
+}
+
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
 std::array<Key, 44> const schema{{
@@ -197,9 +205,8 @@ std::array<Key, 44> const schema{{
      .doc = "application databases: name, owner, extensions, connection_limit, migrations, migrate_on_start",
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& app : c.databases) text += (text.empty() ? "" : ",") + app.database.name;
-           return text.empty() ? std::string("none") : text;
+           return show_list(
+               c.databases, [](auto const& app) { return app.database.name; }, "none");
          },
      .read = read_databases},
     {.name = "log.access",
@@ -230,9 +237,8 @@ std::array<Key, 44> const schema{{
      .doc = "TCP addresses PostgreSQL listens on besides its Unix socket",
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& address : c.postgres.listen_addresses) text += (text.empty() ? "" : ",") + address;
-           return text.empty() ? std::string("socket only") : text;
+           return show_list(
+               c.postgres.listen_addresses, [](auto const& address) { return address; }, "socket only");
          },
      .read = read_postgres_listen},
     {.name = "postgres.os_user",
@@ -252,9 +258,9 @@ std::array<Key, 44> const schema{{
      .doc = "postgresql.conf parameters over berth's defaults",
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& [name, value] : c.postgres.settings) text += (text.empty() ? "" : ",") + name + "=" + value;
-           return text.empty() ? std::string("defaults") : text;
+           return show_list(
+               c.postgres.settings, [](auto const& setting) { return setting.first + "=" + setting.second; },
+               "defaults");
          },
      .read = read_postgres_settings},
     {.name = "postgres.wal_archive",
@@ -267,10 +273,8 @@ std::array<Key, 44> const schema{{
      .doc = "ECR registries `berth promote --to ENV` copies to: registry, region, repository_prefix, create_repository",
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& target : c.promotion_targets)
-             text += (text.empty() ? "" : ",") + target.name + "=" + target.registry;
-           return text.empty() ? std::string("none") : text;
+           return show_list(
+               c.promotion_targets, [](auto const& target) { return target.name + "=" + target.registry; }, "none");
          },
      .read = read_promotion_targets},
     {.name = "registry.delete_enabled",
@@ -292,9 +296,8 @@ std::array<Key, 44> const schema{{
      .store = [](Config& c, Value const& v) { c.registry.namespaces = std::get<std::vector<std::string>>(v); },
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& name : c.registry.namespaces) text += (text.empty() ? "" : ",") + name;
-           return text;
+           return show_list(
+               c.registry.namespaces, [](auto const& name) { return name; }, "");
          }},
     {.name = "registry.upload_expiry",
      .kind = Kind::duration,
@@ -314,10 +317,9 @@ std::array<Key, 44> const schema{{
      .doc = "web apps behind the front door: host, path_prefix, upstream, strip_prefix, timeout",
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& route : c.server.routes)
-             text += (text.empty() ? "" : ",") + route.host + route.path_prefix + "->" + route.upstream_url();
-           return text.empty() ? std::string("none") : text;
+           return show_list(
+               c.server.routes,
+               [](auto const& route) { return route.host + route.path_prefix + "->" + route.upstream_url(); }, "none");
          },
      .read = read_routes},
     {.name = "server.header_timeout",
@@ -449,9 +451,8 @@ std::array<Key, 44> const schema{{
      .store = [](Config& c, Value const& v) { c.tls_hostnames = std::get<std::vector<std::string>>(v); },
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& name : c.tls_hostnames) text += (text.empty() ? "" : ",") + name;
-           return text.empty() ? std::string("auto") : text;
+           return show_list(
+               c.tls_hostnames, [](auto const& name) { return name; }, "auto");
          }},
     {.name = "server.tls.key",
      .kind = Kind::path,
@@ -463,9 +464,8 @@ std::array<Key, 44> const schema{{
      .doc = "IP addresses of proxies in front of berth whose X-Forwarded-For routes extend instead of replace",
      .show =
          [](Config const& c) {
-           std::string text;
-           for (auto const& address : c.server.trusted_proxies) text += (text.empty() ? "" : ",") + address;
-           return text.empty() ? std::string("none") : text;
+           return show_list(
+               c.server.trusted_proxies, [](auto const& address) { return address; }, "none");
          },
      .read = read_trusted_proxies},
     {.name = "volumes.backup",

@@ -37,11 +37,6 @@ struct DieWithParent : bp::extend::handler {
   }
 };
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 // The WAL segment holding `lsn` ("X/Y") on `timeline`, for the default 16 MiB segments.
 std::string segment_of(std::string const& lsn, std::string const& timeline) {
   auto const slash = lsn.find('/');
@@ -71,7 +66,7 @@ BaseBackup take_base_backup(DatabaseSource const& source, fs::path const& file) 
   try {
     bp::ipstream errors;
     auto environment = boost::this_process::environment();
-    environment["PGPASSWORD"] = trimmed(read_text(source.password_file));
+    environment["PGPASSWORD"] = read_secret(source.password_file);
     bp::child child(program.string(), bp::args(args), bp::std_out > file, bp::std_err > errors, bp::std_in.close(),
                     bp::start_dir("/"), environment, DieWithParent{});
     for (std::string line; std::getline(errors, line);) output += line + "\n";

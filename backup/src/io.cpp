@@ -74,6 +74,12 @@ std::string read_text(fs::path const& path) {
   return text.str();
 }
 
+std::string read_secret(fs::path const& path) {
+  auto text = read_text(path);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
 FileLock::FileLock(fs::path const& file) {
   fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) throw Error(errno_message("cannot open " + file.string()));

@@ -23,6 +23,9 @@ void write_file_durably(std::filesystem::path const& path, std::string const& te
 
 std::string read_text(std::filesystem::path const& path);
 
+/// A secret file's content without its trailing newline (a password file). Throws Error.
+std::string read_secret(std::filesystem::path const& path);
+
 /// "what: strerror(errno)".
 std::string errno_message(std::string const& what);
 

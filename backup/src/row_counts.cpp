@@ -2,21 +2,12 @@
 
 #include <pqxx/pqxx>
 
+#include "berth/postgres/databases.hpp"
 #include "io.hpp"
 
 namespace berth::backup::detail {
 
 namespace {
-
-// libpq keyword values: single-quoted, with \ and ' escaped.
-std::string quote_value(std::string const& value) {
-  std::string quoted = "'";
-  for (char c : value) {
-    if (c == '\\' || c == '\'') quoted += '\\';
-    quoted += c;
-  }
-  return quoted + "'";
-}
 
 std::string quote_identifier(std::string const& name) {
   std::string quoted = "\"";
@@ -27,11 +18,6 @@ std::string quote_identifier(std::string const& name) {
   return quoted + "\"";
 }
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 }  // namespace
 
 char const* const user_tables_query =
@@ -40,9 +26,8 @@ char const* const user_tables_query =
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' ORDER BY 1, 2";
 
 std::string connection_string(DatabaseSource const& source, std::string const& database) {
-  return "host=" + quote_value(source.socket_dir.string()) + " port=" + std::to_string(source.port) +
-         " user=" + quote_value(source.user) + " dbname=" + quote_value(database) +
-         " password=" + quote_value(trimmed(read_text(source.password_file)));
+  return postgres::socket_connection_string(source.socket_dir, source.port, source.user, database,
+                                            read_secret(source.password_file));
 }
 
 std::string quoted_table(std::string const& schema, std::string const& table) {

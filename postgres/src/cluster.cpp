@@ -1,4 +1,5 @@
 #include "berth/postgres/cluster.hpp"
+#include "berth/postgres/databases.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -59,16 +60,6 @@ namespace {
 constexpr char superuser[] = "berth";
 constexpr char password_file[] = "postgres-superuser";
 constexpr std::size_t kept_lines = 20;  // printed when the server dies unexpectedly
-
-// libpq keyword values: single-quoted, with \ and ' escaped.
-std::string quote_value(std::string const& value) {
-  std::string quoted = "'";
-  for (char c : value) {
-    if (c == '\\' || c == '\'') quoted += '\\';
-    quoted += c;
-  }
-  return quoted + "'";
-}
 
 std::string describe_status(int status) {
   if (WIFSIGNALED(status))
@@ -511,9 +502,8 @@ unsigned Cluster::restart_count() const {
 
 std::string Cluster::connection_string(std::string const& database) const {
   auto const& config = impl_->config;
-  return "host=" + quote_value(config.socket_dir.string()) + " port=" + std::to_string(config.port) +
-         " user=" + superuser + " dbname=" + quote_value(database) +
-         " password=" + quote_value(read_trimmed(impl_->password_path()));
+  return socket_connection_string(config.socket_dir, config.port, superuser, database,
+                                  read_trimmed(impl_->password_path()));
 }
 
 }  // namespace berth::postgres

@@ -210,6 +210,21 @@ std::string role_password(fs::path const& secrets_dir, std::string const& role) 
   return detail::read_trimmed(file);
 }
 
+std::string socket_connection_string(fs::path const& socket_dir, std::uint16_t port, std::string const& user,
+                                     std::string const& database, std::string const& password) {
+  // libpq keyword values: single-quoted, with \ and ' escaped.
+  auto const quote = [](std::string const& value) {
+    std::string quoted = "'";
+    for (char c : value) {
+      if (c == '\\' || c == '\'') quoted += '\\';
+      quoted += c;
+    }
+    return quoted + "'";
+  };
+  return "host=" + quote(socket_dir.string()) + " port=" + std::to_string(port) + " user=" + quote(user) +
+         " dbname=" + quote(database) + " password=" + quote(password);
+}
+
 std::string connection_url(Config const& config, std::string const& database, std::string const& role) {
   auto const password = role_password(config.secrets_dir, role);
   auto const credentials = percent_encoded(role) + ":" + percent_encoded(password);

@@ -23,6 +23,21 @@ constexpr char accept_manifests[] =
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
+// Promotion pushes: every request to a repository asks for pull and push at once, so one token
+// serves the whole transfer.
+std::string push_scope(std::string const& repository) {
+  return "repository:" + repository + ":pull,push";
+}
+
+// A HEAD or GET of a manifest that accepts every manifest type berth promotes.
+http::Request manifest_request(std::string method, std::string url) {
+  return {.method = std::move(method),
+          .url = std::move(url),
+          .headers = {{"Accept", accept_manifests}},
+          .body = {},
+          .body_file = {}};
+}
+
 struct Challenge {
   std::string scheme;  // "basic" or "bearer", lowercase
   std::map<std::string, std::string> params;
@@ -251,7 +266,7 @@ void RegistryClient::check_access() {
 }
 
 std::optional<std::uint64_t> RegistryClient::blob_size(std::string const& repository, Digest const& digest) {
-  auto const scope = "repository:" + repository + ":pull,push";
+  auto const scope = push_scope(repository);
   http::Request request{.method = "HEAD",
                         .url = state_->v2(repository, "/blobs/" + digest.to_string()),
                         .headers = {},
@@ -266,7 +281,7 @@ std::optional<std::uint64_t> RegistryClient::blob_size(std::string const& reposi
 
 void RegistryClient::upload_blob(std::string const& repository, Digest const& digest,
                                  std::filesystem::path const& content) {
-  auto const scope = "repository:" + repository + ":pull,push";
+  auto const scope = push_scope(repository);
   auto const size = std::filesystem::file_size(content);
   int failures = 0;
   for (;;) {
@@ -304,12 +319,8 @@ void RegistryClient::upload_blob(std::string const& repository, Digest const& di
 
 std::optional<RemoteManifest> RegistryClient::head_manifest(std::string const& repository,
                                                             std::string const& reference) {
-  auto const scope = "repository:" + repository + ":pull,push";
-  http::Request request{.method = "HEAD",
-                        .url = state_->v2(repository, "/manifests/" + reference),
-                        .headers = {{"Accept", accept_manifests}},
-                        .body = {},
-                        .body_file = {}};
+  auto const scope = push_scope(repository);
+  auto const request = manifest_request("HEAD", state_->v2(repository, "/manifests/" + reference));
   auto response = state_->send(request, scope);
   if (response.status == 404) return std::nullopt;
   auto digest_header = response.header("Docker-Content-Digest");
@@ -325,12 +336,8 @@ std::optional<RemoteManifest> RegistryClient::head_manifest(std::string const& r
 
 std::optional<RemoteManifest> RegistryClient::get_manifest(std::string const& repository,
                                                            std::string const& reference) {
-  auto const scope = "repository:" + repository + ":pull,push";
-  http::Request request{.method = "GET",
-                        .url = state_->v2(repository, "/manifests/" + reference),
-                        .headers = {{"Accept", accept_manifests}},
-                        .body = {},
-                        .body_file = {}};
+  auto const scope = push_scope(repository);
+  auto const request = manifest_request("GET", state_->v2(repository, "/manifests/" + reference));
   auto response = state_->send(request, scope);
   if (response.status == 404) return std::nullopt;
   if (response.status != 200) state_->refuse(request, response, "GET manifest " + repository + ":" + reference);
@@ -343,7 +350,7 @@ std::optional<RemoteManifest> RegistryClient::get_manifest(std::string const& re
 
 std::string RegistryClient::put_manifest(std::string const& repository, std::string const& reference,
                                          std::string const& media_type, std::string const& bytes) {
-  auto const scope = "repository:" + repository + ":pull,push";
+  auto const scope = push_scope(repository);
   http::Request request{.method = "PUT",
                         .url = state_->v2(repository, "/manifests/" + reference),
                         .headers = {{"Content-Type", media_type}},

@@ -12,17 +12,13 @@
 
 #include "berth/testing/oci_layout.hpp"
 #include "berth/testing/raw_http.hpp"
+#include "berth/testing/temp_dir.hpp"
 #include "berth_instance.hpp"
 
 namespace berth::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(fs::path const& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Runs argv with `input` on its stdin (a pipe, so not a terminal); combined output returned.
 RunResult run_with_stdin(std::vector<std::string> const& argv, std::string const& input) {

@@ -13,21 +13,18 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "backup_cli.hpp"
 #include "command_output.hpp"
 
 #include "berth/testing/oci_layout.hpp"
 #include "berth/testing/process.hpp"
+#include "berth/testing/temp_dir.hpp"
 #include "berth_instance.hpp"
 
 namespace berth::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_text(fs::path const& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // The job's summary: the last line of its output that is a JSON object naming a command.
 nlohmann::json summary_of(std::string const& output) {
@@ -36,19 +33,6 @@ nlohmann::json summary_of(std::string const& output) {
   for (std::string line; std::getline(lines, line);)
     if (line.rfind("{\"command\":", 0) == 0) found = nlohmann::json::parse(line);  // the command comes first
   return found;
-}
-
-std::vector<std::string> snapshot_ids(std::string const& list_output) {
-  std::vector<std::string> ids;
-  std::regex const id(R"((^|\n)(\d{8}T\d{6}Z) )");
-  for (std::sregex_iterator it(list_output.begin(), list_output.end(), id), end; it != end; ++it)
-    ids.push_back((*it)[2]);
-  return ids;
-}
-
-RunResult push(std::uint16_t port, fs::path const& layout, std::string const& target) {
-  return skopeo({"copy", "--dest-tls-verify=false", "oci:" + layout.string() + ":v1",
-                 "docker://127.0.0.1:" + std::to_string(port) + "/" + target});
 }
 
 fs::path blob_path(fs::path const& root, std::string const& digest) {
@@ -154,7 +138,7 @@ TEST(BackupDrill, ProvesASnapshotOfARunningServiceAndFailsOnCountsThatDoNotMatch
   auto const id = summary_of(run.output).value("snapshot", "");
   ASSERT_FALSE(id.empty()) << run.output;
   auto const manifest_file = berth.backup_dir() / "snapshots" / id / "manifest.json";
-  auto manifest = nlohmann::json::parse(read_text(manifest_file));
+  auto manifest = nlohmann::json::parse(read_file(manifest_file));
   auto const& counts = manifest.at("postgres").at("counts");
   EXPECT_EQ(counts.at("databases").at("shop").at("tables").at("public.orders"), 500) << counts.dump();
   EXPECT_EQ(counts.at("databases").at("shop").at("tables").at("public.notes"), 20) << counts.dump();

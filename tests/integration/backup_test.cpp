@@ -9,11 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include "backup_cli.hpp"
 #include "command_output.hpp"
 
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/oci_layout.hpp"
 #include "berth/testing/process.hpp"
+#include "berth/testing/temp_dir.hpp"
 #include "berth_instance.hpp"
 
 namespace berth::testing {
@@ -21,31 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string read_text(fs::path const& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-RunResult berth_with(fs::path const& config, std::vector<std::string> args) {
-  std::vector<std::string> argv = {BERTH_BINARY, "--config", config.string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv);
-}
-
-// The snapshot ids `berth backup list` prints, oldest first.
-std::vector<std::string> snapshot_ids(std::string const& list_output) {
-  std::vector<std::string> ids;
-  std::regex const id(R"((^|\n)(\d{8}T\d{6}Z) )");
-  for (std::sregex_iterator it(list_output.begin(), list_output.end(), id), end; it != end; ++it)
-    ids.push_back((*it)[2]);
-  return ids;
-}
-
-RunResult push(std::uint16_t port, fs::path const& layout, std::string const& target) {
-  return skopeo({"copy", "--dest-tls-verify=false", "oci:" + layout.string() + ":v1",
-                 "docker://127.0.0.1:" + std::to_string(port) + "/" + target});
-}
 
 std::string manifest_digest(std::uint16_t port, std::string const& target) {
   auto inspect = skopeo({"inspect", "--tls-verify=false", "docker://127.0.0.1:" + std::to_string(port) + "/" + target});
@@ -110,7 +87,7 @@ TEST(BackupCli, SnapshotOfARunningServiceRestoresToAVolumeServeStartsOn) {
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_TRUE(contains(verify.output, ids[0] + ": ok")) << verify.output;
 
-  auto const manifest = read_text(berth.backup_dir() / "snapshots" / ids[1] / "manifest.json");
+  auto const manifest = read_file(berth.backup_dir() / "snapshots" / ids[1] / "manifest.json");
   EXPECT_TRUE(contains(manifest, "\"start_lsn\"")) << manifest;
   EXPECT_TRUE(std::regex_search(manifest, std::regex(R"("start_wal": "[0-9A-F]{24}")"))) << manifest;
 
@@ -155,7 +132,7 @@ TEST(BackupCli, PointInTimeRestoreKeepsExactlyWhatWasCommittedByThatMoment) {
   // Close the WAL segment holding both commits and wait until it is archived.
   auto const superuser =
       "host=" + (berth.data_dir() / "run" / "postgres").string() +
-      " user=berth dbname=shop password=" + trimmed(read_text(berth.data_dir() / "secrets" / "postgres-superuser"));
+      " user=berth dbname=shop password=" + trimmed(read_file(berth.data_dir() / "secrets" / "postgres-superuser"));
   auto const segment = trimmed(psql(superuser, "SELECT pg_walfile_name(pg_switch_wal())").output);
   ASSERT_EQ(segment.size(), 24u) << segment;
   EXPECT_TRUE(eventually(

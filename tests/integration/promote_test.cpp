@@ -14,6 +14,7 @@
 #include "berth/testing/error_of.hpp"
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/oci_layout.hpp"
+#include "berth/testing/temp_dir.hpp"
 #include "berth_instance.hpp"
 #include "command_output.hpp"
 #include "ecr_stand_in.hpp"
@@ -23,11 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string read_file(fs::path const& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // The one-line JSON summary among the command's output (logs go to stderr, also captured).
 nlohmann::json summary_of(RunResult const& result) {

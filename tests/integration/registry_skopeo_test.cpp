@@ -7,17 +7,13 @@
 
 #include "berth/testing/oci_layout.hpp"
 #include "berth/testing/raw_http.hpp"
+#include "berth/testing/temp_dir.hpp"
 #include "berth_instance.hpp"
 
 namespace berth::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(fs::path const& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 class RegistrySkopeo : public ::testing::Test {
 protected:

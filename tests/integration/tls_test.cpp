@@ -11,6 +11,7 @@
 
 #include "berth/testing/oci_layout.hpp"
 #include "berth/testing/raw_http.hpp"
+#include "berth/testing/temp_dir.hpp"
 #include "berth_instance.hpp"
 
 namespace berth::testing {
@@ -18,11 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string read_file(fs::path const& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 unsigned mode_of(fs::path const& path) {
   struct stat info {};

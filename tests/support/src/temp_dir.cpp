@@ -30,4 +30,9 @@ std::filesystem::path TempDir::write(std::string const& relative, std::string co
   return target;
 }
 
+std::string read_file(std::filesystem::path const& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 }  // namespace berth::testing

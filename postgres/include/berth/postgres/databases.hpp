@@ -57,4 +57,9 @@ std::string role_password(std::filesystem::path const& secrets_dir, std::string 
 /// socket in config.socket_dir. Holds the password: print it only on request, never log it.
 std::string connection_url(Config const& config, std::string const& database, std::string const& role);
 
+/// A libpq keyword/value connection string over the Unix socket in `socket_dir` (the port names
+/// the socket file), every value quoted. Holds the password: never log it.
+std::string socket_connection_string(std::filesystem::path const& socket_dir, std::uint16_t port,
+                                     std::string const& user, std::string const& database, std::string const& password);
+
 }  // namespace berth::postgres

@@ -20,4 +20,7 @@ private:
   std::filesystem::path path_;
 };
 
+/// The whole content of a file ("" when it cannot be read).
+std::string read_file(std::filesystem::path const& path);
+
 }  // namespace berth::testing
