@@ -132,6 +132,7 @@ void read_postgres_settings(Config& config, YAML::Node const& node, NodeContext 
 void read_routes(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_trusted_proxies(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_promotion_targets(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_registry_quotas(Config& config, YAML::Node const& node, NodeContext const& context);
 
 std::string show_bool(bool value) {
   return value ? "true" : "false";
@@ -147,7 +148,7 @@ std::string show_list(Items const& items, Show const& show, std::string const& n
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 44> const schema{{
+std::array<Key, 48> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -282,6 +283,25 @@ std::array<Key, 44> const schema{{
      .doc = "allow DELETE of manifests, tags and blobs",
      .store = [](Config& c, Value const& v) { c.registry.delete_enabled = std::get<bool>(v); },
      .show = [](Config const& c) { return show_bool(c.registry.delete_enabled); }},
+    {.name = "registry.gc.delete_untagged",
+     .kind = Kind::boolean,
+     .doc = "garbage collection also deletes untagged manifests no tag, index or subject keeps",
+     .store = [](Config& c, Value const& v) { c.registry.gc.delete_untagged = std::get<bool>(v); },
+     .show = [](Config const& c) { return show_bool(c.registry.gc.delete_untagged); }},
+    {.name = "registry.gc.grace_period",
+     .kind = Kind::duration,
+     .min = minute,
+     .max = 30 * 24 * hour,
+     .doc = "garbage collection keeps anything pushed or referred to more recently than this",
+     .store = [](Config& c, Value const& v) { c.registry.gc.grace_period = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.registry.gc.grace_period.count()); }},
+    {.name = "registry.gc.interval",
+     .kind = Kind::duration,
+     .min = 0,
+     .max = 30 * 24 * hour,
+     .doc = "how often berth serve collects garbage; 0s: never (run berth registry gc)",
+     .store = [](Config& c, Value const& v) { c.registry.gc.interval = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.registry.gc.interval.count()); }},
     {.name = "registry.max_manifest_bytes",
      .kind = Kind::size,
      .min = kib,
@@ -299,6 +319,19 @@ std::array<Key, 44> const schema{{
            return show_list(
                c.registry.namespaces, [](auto const& name) { return name; }, "");
          }},
+    {.name = "registry.quotas",
+     .kind = Kind::custom,
+     .doc = "bytes of blobs each namespace may hold, e.g. {api: 50GiB}; others are unlimited",
+     .show =
+         [](Config const& c) {
+           return show_list(
+               c.registry.quotas,
+               [](auto const& quota) {
+                 return quota.first + "=" + format_size(static_cast<std::int64_t>(quota.second));
+               },
+               "none");
+         },
+     .read = read_registry_quotas},
     {.name = "registry.upload_expiry",
      .kind = Kind::duration,
      .min = hour,
@@ -923,6 +956,34 @@ void read_routes(Config& config, YAML::Node const& node, NodeContext const& cont
 }
 
 // promotion.targets: {ENV: {registry, region, repository_prefix, create_repository, api_endpoint, ca_file}}.
+void read_registry_quotas(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.registry.quotas.clear();
+  if (node.IsNull()) return;
+  if (!node.IsMap())
+    context.error(node, "registry.quotas: expected a map of namespace to size like {api: 50GiB, model: 200GiB}, got " +
+                            describe_node(node));
+  for (auto const& entry : node) {
+    auto const name = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+    auto const size = entry.second.IsScalar() ? parse_size(entry.second.Scalar()) : std::nullopt;
+    if (!size || *size <= 0)
+      context.error(entry.second, "registry.quotas." + name + ": expected a size like 50GiB, got " +
+                                      describe_node(entry.second));
+    config.registry.quotas[name] = static_cast<std::uint64_t>(*size);
+  }
+}
+
+// Every quota names a configured namespace: a typo would silently leave a namespace unlimited.
+void check_quotas_name_namespaces(Config const& config, std::string const& display_name) {
+  auto const& namespaces = config.registry.namespaces;
+  for (auto const& [name, bytes] : config.registry.quotas) {
+    if (std::find(namespaces.begin(), namespaces.end(), name) != namespaces.end()) continue;
+    std::string known;
+    for (auto const& ns : namespaces) known += (known.empty() ? "" : ", ") + ns;
+    throw ConfigError(display_name + ": registry.quotas: \"" + name +
+                      "\" is not one of registry.namespaces (" + known + ")\nHINT: fix the name or add it to registry.namespaces");
+  }
+}
+
 void read_promotion_targets(Config& config, YAML::Node const& node, NodeContext const& context) {
   config.promotion_targets.clear();
   if (node.IsNull()) return;
@@ -1380,6 +1441,7 @@ Config load_config(fs::path const& file) {
   }
   if (!documents.empty()) reader.read_root(documents.front());
   check_routes_leave_registry(config, display_name);
+  check_quotas_name_namespaces(config, display_name);
 
   derive_paths(config);
   return config;

@@ -67,6 +67,11 @@ std::string range_header(std::uint64_t size) {
     throw oci_error("DIGEST_INVALID", error.what());
   } catch (UploadBusy const& error) {
     throw oci_error("BLOB_UPLOAD_INVALID", error.what());
+  } catch (ReferenceGone const& error) {
+    throw oci_error("MANIFEST_BLOB_UNKNOWN", error.what());
+  } catch (QuotaExceeded const& error) {
+    logger("registry")->warn("push refused: {}", error.what());
+    throw oci_error("DENIED", error.what());
   } catch (StorageFull const& error) {
     // The operator's message (with paths) goes to the log; the client learns what to do.
     logger("registry")->error("{}", error.what());
@@ -357,8 +362,7 @@ private:
       // spec says to fall back to a normal upload.
       if (from && is_valid_repository_name(*from) && storage_.find_blob(*from, digest)) {
         check_repository(*from);
-        storage_.link_blob(name, digest);
-        return blob_created(name, digest);
+        if (storage_.link_blob(name, digest)) return blob_created(name, digest);
       }
     }
     auto id = storage_.start_upload(name);

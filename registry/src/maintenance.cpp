@@ -29,6 +29,38 @@ std::optional<Digest> rehash(std::filesystem::path const& path, DigestAlgorithm 
 
 }  // namespace
 
+std::unordered_map<std::string, std::uint64_t> linked_blob_sizes(Storage const& storage,
+                                                                 std::string const& name_space) {
+  std::unordered_map<std::string, std::uint64_t> sizes;
+  for (auto const& name : storage.repositories()) {
+    if (!name.starts_with(name_space + "/")) continue;
+    for (auto const& digest : storage.linked_blobs(name)) {
+      auto key = digest.to_string();
+      if (sizes.contains(key)) continue;
+      std::error_code ec;
+      auto size = std::filesystem::file_size(storage.blob_path(digest), ec);
+      if (!ec) sizes.emplace(std::move(key), size);  // a dangling link holds no space
+    }
+  }
+  return sizes;
+}
+
+std::vector<NamespaceUsage> namespace_usage(Storage const& storage) {
+  std::vector<NamespaceUsage> usage;
+  for (auto const& name : storage.config().namespaces) {
+    NamespaceUsage entry;
+    entry.name = name;
+    for (auto const& [digest, bytes] : linked_blob_sizes(storage, name)) {
+      entry.bytes += bytes;
+      ++entry.blobs;
+    }
+    if (auto quota = storage.config().quotas.find(name); quota != storage.config().quotas.end())
+      entry.quota = quota->second;
+    usage.push_back(std::move(entry));
+  }
+  return usage;
+}
+
 std::vector<RepositorySummary> summarize(Storage const& storage, std::string const& prefix) {
   std::vector<RepositorySummary> summaries;
   for (auto const& name : storage.repositories()) {
@@ -47,7 +79,12 @@ std::vector<RepositorySummary> summarize(Storage const& storage, std::string con
   return summaries;
 }
 
-FsckReport fsck(Storage const& storage, std::function<void(Digest const&, std::uint64_t)> const& progress) {
+namespace {
+
+// Puts a damaged or missing blob right from `source`; true when it did. Notes the outcome.
+using Repairer = std::function<bool(Digest const&, std::string const& damage, FsckReport&)>;
+
+FsckReport check(Storage const& storage, FsckProgress const& progress, Repairer const& repair) {
   FsckReport report;
   std::set<Digest> intact;
   for (auto const& digest : storage.stored_blobs()) {
@@ -56,13 +93,15 @@ FsckReport fsck(Storage const& storage, std::function<void(Digest const&, std::u
     ++report.blobs_checked;
     report.bytes_checked += bytes;
     if (progress) progress(digest, bytes);
+    std::string damage;
     if (!actual)
-      report.problems.push_back("blob " + digest.to_string() + " cannot be read");
+      damage = "cannot be read";
     else if (*actual != digest)
-      report.problems.push_back("blob " + digest.to_string() + " is corrupt: its content hashes to " +
-                                actual->to_string());
-    else
+      damage = "is corrupt: its content hashes to " + actual->to_string();
+    if (damage.empty() || (repair && repair(digest, damage, report)))
       intact.insert(digest);
+    else
+      report.problems.push_back("blob " + digest.to_string() + " " + damage);
   }
 
   for (auto const& repository : storage.repositories()) {
@@ -70,7 +109,10 @@ FsckReport fsck(Storage const& storage, std::function<void(Digest const&, std::u
     std::set<Digest> linked;
     for (auto const& digest : storage.linked_blobs(repository)) {
       linked.insert(digest);
-      if (!intact.contains(digest) && !std::filesystem::exists(storage.blob_path(digest)))
+      if (intact.contains(digest) || std::filesystem::exists(storage.blob_path(digest))) continue;
+      if (repair && repair(digest, "is missing from the store", report))
+        intact.insert(digest);
+      else
         report.problems.push_back(repository + ": linked blob " + digest.to_string() + " is missing from the store");
     }
     // Which tags name each manifest, so a problem can say which images it breaks.
@@ -125,6 +167,29 @@ FsckReport fsck(Storage const& storage, std::function<void(Digest const&, std::u
                                   referrer.to_string() + ", which is not in the repository");
   }
   return report;
+}
+
+}  // namespace
+
+FsckReport fsck(Storage const& storage, FsckProgress const& progress) {
+  return check(storage, progress, {});
+}
+
+FsckReport fsck_and_repair(Storage& storage, RepairSource const& source, FsckProgress const& progress) {
+  std::set<Digest> tried;  // a blob linked into several repositories is repaired (or not) once
+  auto repair = [&](Digest const& digest, std::string const& damage, FsckReport& report) {
+    if (!tried.insert(digest).second) return std::filesystem::exists(storage.blob_path(digest));
+    auto copy = source(digest);
+    if (!copy) return false;
+    if (!storage.restore_blob(digest, *copy)) {
+      report.problems.push_back("blob " + digest.to_string() + ": the copy at " + copy->string() +
+                                " does not hash right either; not repaired");
+      return false;
+    }
+    report.repaired.push_back("blob " + digest.to_string() + " " + damage + "; restored from " + copy->string());
+    return true;
+  };
+  return check(storage, progress, repair);
 }
 
 }  // namespace berth::registry

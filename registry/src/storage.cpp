@@ -3,6 +3,7 @@
 #include "berth/registry/storage.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "berth/core/log.hpp"
 #include "berth/core/random.hpp"
 #include "file_io.hpp"
+#include "quota.hpp"
 #include "staging_file.hpp"
 
 namespace berth::registry {
@@ -45,6 +47,12 @@ Digest hash_file(fs::path const& path, DigestAlgorithm algorithm) {
   Hasher hasher(algorithm);
   feed_file(path, hasher);
   return hasher.finish();
+}
+
+// Sets the file's times to now: the stamp that tells a concurrent garbage collection "in use".
+// False when the file does not exist (any more).
+bool stamp(fs::path const& path) {
+  return ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0;
 }
 
 void remove_quietly(fs::path const& path) {
@@ -133,6 +141,7 @@ BlobInfo UploadWriter::commit(Digest const& expected) {
 // --- Storage ---
 
 Storage::Storage(Config config) : config_(std::move(config)) {
+  if (!config_.quotas.empty()) quotas_ = std::make_unique<QuotaLedger>(*this, config_.quotas);
   for (auto const* sub : {"blobs", "uploads", "repositories", "tmp"}) {
     std::error_code ec;
     fs::create_directories(config_.root / sub, ec);
@@ -166,6 +175,14 @@ fs::path Storage::blob_path(Digest const& digest) const {
   return config_.root / "blobs" / std::string(digest.algorithm_name()) / digest.hex().substr(0, 2) / digest.hex();
 }
 
+fs::path Storage::blob_link_path(std::string const& repository, Digest const& digest) const {
+  return repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex();
+}
+
+fs::path Storage::manifest_revision_path(std::string const& repository, Digest const& digest) const {
+  return repository_dir(repository) / "_manifests" / "revisions" / std::string(digest.algorithm_name()) / digest.hex();
+}
+
 fs::path Storage::repository_dir(std::string const& repository) const {
   return config_.root / "repositories" / repository;
 }
@@ -182,8 +199,7 @@ void Storage::write_small_file(fs::path const& target, std::string const& conten
 
 std::optional<BlobInfo> Storage::find_blob(std::string const& repository, Digest const& digest) const {
   std::error_code ec;
-  auto link = repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex();
-  if (!fs::exists(link, ec)) return std::nullopt;
+  if (!fs::exists(blob_link_path(repository, digest), ec)) return std::nullopt;
   auto path = blob_path(digest);
   auto size = fs::file_size(path, ec);
   if (ec) return std::nullopt;
@@ -192,20 +208,31 @@ std::optional<BlobInfo> Storage::find_blob(std::string const& repository, Digest
 
 bool Storage::link_blob(std::string const& repository, Digest const& digest) {
   std::error_code ec;
-  if (!fs::exists(blob_path(digest), ec)) return false;
-  write_small_file(repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex(), "");
+  auto size = fs::file_size(blob_path(digest), ec);
+  if (ec) return false;
+  if (quotas_) quotas_->reserve(repository, digest, size);
+  auto link = blob_link_path(repository, digest);
+  write_small_file(link, "");
+  // A garbage collection may have taken the blob between the check and the link: then there is
+  // nothing to mount, and the client uploads it instead.
+  if (!fs::exists(blob_path(digest), ec)) {
+    remove_quietly(link);
+    return false;
+  }
   return true;
 }
 
 bool Storage::unlink_blob(std::string const& repository, Digest const& digest) {
-  auto link = repository_dir(repository) / "_layers" / std::string(digest.algorithm_name()) / digest.hex();
+  auto link = blob_link_path(repository, digest);
   std::error_code ec;
   if (!fs::remove(link, ec)) return false;
   sync_directory(link.parent_path());
+  if (quotas_) quotas_->forget(repository);
   return true;
 }
 
 std::string Storage::start_upload(std::string const& repository) {
+  if (quotas_) quotas_->check_not_full(repository);
   auto id = random_hex(16);
   auto dir = upload_dir(id);
   std::error_code ec;
@@ -226,6 +253,7 @@ std::string Storage::start_upload(std::string const& repository) {
 
 std::optional<std::uint64_t> Storage::upload_size(std::string const& repository, std::string const& id) {
   if (!is_upload_id(id)) return std::nullopt;
+  forget_if_expired(id);
   {
     std::lock_guard lock(sessions_mutex_);
     if (auto found = sessions_.find(id); found != sessions_.end()) {
@@ -243,6 +271,7 @@ std::optional<std::uint64_t> Storage::upload_size(std::string const& repository,
 std::unique_ptr<UploadWriter> Storage::open_upload(std::string const& repository, std::string const& id,
                                                    std::optional<std::uint64_t> offset) {
   if (!is_upload_id(id)) return nullptr;
+  forget_if_expired(id);
   std::shared_ptr<UploadWriter::Session> session;
   {
     std::lock_guard lock(sessions_mutex_);
@@ -275,6 +304,14 @@ std::unique_ptr<UploadWriter> Storage::open_upload(std::string const& repository
   return writer;
 }
 
+void Storage::forget_if_expired(std::string const& id) {
+  std::error_code ec;
+  if (fs::exists(upload_dir(id) / "data", ec)) return;
+  // Expired and removed by garbage collection (possibly in another process).
+  std::lock_guard lock(sessions_mutex_);
+  if (auto found = sessions_.find(id); found != sessions_.end() && !found->second->in_use) sessions_.erase(found);
+}
+
 void Storage::release(std::string const& id) {
   std::lock_guard lock(sessions_mutex_);
   if (auto found = sessions_.find(id); found != sessions_.end()) found->second->in_use = false;
@@ -293,22 +330,33 @@ BlobInfo Storage::commit_upload(UploadWriter::Session& session, Digest const& ex
     throw DigestMismatch("digest mismatch: the client said " + expected.to_string() + ", the " +
                          std::to_string(session.size) + " bytes received hash to " + actual.to_string());
   }
+  if (quotas_) {
+    try {
+      quotas_->reserve(session.repository, expected, session.size);
+    } catch (QuotaExceeded const&) {
+      session.data.reset();
+      release(session.id);
+      throw;
+    }
+  }
   session.data->sync();
   session.data.reset();
 
   auto target = blob_path(expected);
+  auto store = [&] {
+    if (::rename(data_path.c_str(), target.c_str()) != 0)
+      throw Error("cannot move upload into the blob store " + target.string() + ": " + std::strerror(errno));
+    sync_directory(target.parent_path());
+  };
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   if (ec) throw Error("cannot create blob directory " + target.parent_path().string() + ": " + ec.message());
-  if (fs::exists(target, ec)) {
-    // Same content already stored (a concurrent or earlier push): keep the existing file.
-  } else if (::rename(data_path.c_str(), target.c_str()) != 0) {
-    throw Error("cannot move upload into the blob store " + target.string() + ": " + std::strerror(errno));
-  } else {
-    sync_directory(target.parent_path());
-  }
-  write_small_file(
-      repository_dir(session.repository) / "_layers" / std::string(expected.algorithm_name()) / expected.hex(), "");
+  // Same content already stored (a concurrent or earlier push): keep the existing file...
+  bool stored_before = fs::exists(target, ec);
+  if (!stored_before) store();
+  write_small_file(blob_link_path(session.repository, expected), "");
+  // ...unless a garbage collection took it between the check and the (fresh, so protecting) link.
+  if (stored_before && !fs::exists(target, ec)) store();
   remove_quietly(session.dir);
   {
     std::lock_guard lock(sessions_mutex_);
@@ -334,12 +382,26 @@ Digest Storage::put_manifest(std::string const& repository, std::string const& b
                              std::optional<std::string> const& tag, DigestAlgorithm algorithm) {
   auto digest = digest_of(bytes, algorithm);
   auto alg = std::string(digest.algorithm_name());
+  // Stamp what the manifest refers to: a garbage collection running now keeps what it sees
+  // stamped, and what it took already is missing here, so the push is refused, not stored broken.
+  for (auto const& blob : manifest.required_blobs())
+    if (std::error_code ec; !stamp(blob_link_path(repository, blob)) || !fs::exists(blob_path(blob), ec))
+      throw ReferenceGone("blob " + blob.to_string() + " left repository " + repository +
+                          " while the manifest was being stored; push it again");
+  for (auto const& child : manifest.manifests)
+    if (std::error_code ec;
+        !stamp(manifest_revision_path(repository, child.digest)) || !fs::exists(blob_path(child.digest), ec))
+      throw ReferenceGone("manifest " + child.digest.to_string() + " left repository " + repository +
+                          " while the index was being stored; push it again");
   // Content first, then the repository's link to it, then its index entries and the tag: each
   // step only ever points at something already complete.
   std::error_code ec;
-  if (!fs::exists(blob_path(digest), ec)) write_small_file(blob_path(digest), bytes);
+  bool stored_before = fs::exists(blob_path(digest), ec);
+  if (!stored_before) write_small_file(blob_path(digest), bytes);
   auto manifests = repository_dir(repository) / "_manifests";
-  write_small_file(manifests / "revisions" / alg / digest.hex(), manifest.media_type);
+  write_small_file(manifest_revision_path(repository, digest), manifest.media_type);
+  // The fresh revision protects the content from now on; a collection may have taken an old copy just before.
+  if (stored_before && !fs::exists(blob_path(digest), ec)) write_small_file(blob_path(digest), bytes);
   if (manifest.subject) {
     auto const& subject = manifest.subject->digest;
     write_small_file(repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) / subject.hex() /
@@ -436,6 +498,38 @@ std::vector<std::string> Storage::referrers(std::string const& repository, Diges
     if (auto descriptor = read_small_file(dir / name)) descriptors.push_back(std::move(*descriptor));
   }
   return descriptors;
+}
+
+bool Storage::restore_blob(Digest const& digest, fs::path const& good_copy) {
+  static std::atomic<std::uint64_t> counter{0};
+  auto staging = config_.root / "tmp" / (std::to_string(::getpid()) + "-restore-" + std::to_string(counter++));
+  try {
+    File source(good_copy, O_RDONLY);
+    File copy(staging, O_WRONLY | O_CREAT | O_EXCL);
+    Hasher hasher(digest.algorithm());
+    std::vector<char> buffer(hash_buffer_bytes);
+    std::uint64_t offset = 0;
+    while (auto got = source.read_at(buffer, offset)) {
+      hasher.update({buffer.data(), got});
+      copy.write_all({buffer.data(), got});
+      offset += got;
+    }
+    if (hasher.finish() != digest) {
+      remove_quietly(staging);
+      return false;
+    }
+    copy.sync();
+    copy.close();
+    auto target = blob_path(digest);
+    fs::create_directories(target.parent_path());
+    if (::rename(staging.c_str(), target.c_str()) != 0)
+      throw Error("cannot move the restored blob into place " + target.string() + ": " + std::strerror(errno));
+    sync_directory(target.parent_path());
+    return true;
+  } catch (...) {
+    remove_quietly(staging);
+    throw;
+  }
 }
 
 namespace {

@@ -11,6 +11,7 @@
 //   repositories/<name>/_manifests/tags/<tag>            tag (holds the manifest digest)
 //   repositories/<name>/_referrers/<alg>/<subject hex>/<alg>-<hex>  referrer descriptor (JSON)
 //   tmp/                                                 staging for small files
+//   gc-trash/, gc.lock, gc.json                          garbage collection (gc.hpp)
 #pragma once
 
 #include <cstdint>
@@ -59,6 +60,19 @@ public:
   using Error::Error;
 };
 
+/// A blob or manifest that a manifest refers to vanished while the manifest was being stored
+/// (a concurrent garbage collection took it): the manifest is not stored (MANIFEST_BLOB_UNKNOWN).
+class ReferenceGone : public Error {
+public:
+  using Error::Error;
+};
+
+/// Linking the blob would take the repository's namespace over its quota (DENIED).
+class QuotaExceeded : public Error {
+public:
+  using Error::Error;
+};
+
 struct BlobInfo {
   std::filesystem::path path;
   std::uint64_t size = 0;
@@ -71,6 +85,7 @@ struct StoredManifest {
 };
 
 class Storage;
+class QuotaLedger;
 
 /// Appends to one upload session; holds it exclusively until destroyed or committed. Not
 /// thread-safe; may move between threads.
@@ -88,8 +103,8 @@ public:
   void flush();
   std::uint64_t size() const;
   /// Verifies the content against `expected`, moves it into the blob store (fsync'ed) and links
-  /// it into the session's repository; the session ends. Throws DigestMismatch (the session
-  /// stays, its content unchanged) or berth::Error.
+  /// it into the session's repository; the session ends. Throws DigestMismatch or QuotaExceeded
+  /// (the session stays, its content unchanged) or berth::Error.
   BlobInfo commit(Digest const& expected);
 
 private:
@@ -116,14 +131,15 @@ public:
   /// The blob if it is linked into `repository`.
   std::optional<BlobInfo> find_blob(std::string const& repository, Digest const& digest) const;
   /// Links an existing blob into `repository` (cross-repository mount). False if the blob is
-  /// not in the store.
+  /// not in the store. Throws QuotaExceeded.
   bool link_blob(std::string const& repository, Digest const& digest);
   /// Removes the blob's link from `repository`; false if it was not linked. The content stays
   /// until garbage collection.
   bool unlink_blob(std::string const& repository, Digest const& digest);
 
   // --- uploads ---
-  /// Starts an upload session for `repository`; returns its id (32 hex characters).
+  /// Starts an upload session for `repository`; returns its id (32 hex characters). Throws
+  /// QuotaExceeded when the repository's namespace is already at its quota.
   std::string start_upload(std::string const& repository);
   /// Bytes received so far by the session, or nullopt if no such session for `repository`.
   std::optional<std::uint64_t> upload_size(std::string const& repository, std::string const& id);
@@ -138,6 +154,8 @@ public:
   // --- manifests and tags ---
   /// Stores `bytes` (already validated as `manifest`) in `repository`, tagging it when `tag` is
   /// given, and indexes it under its subject. Returns its digest, computed with `algorithm`.
+  /// Stamps the links and manifests it refers to, so a concurrent garbage collection keeps them;
+  /// throws ReferenceGone when one has vanished meanwhile (nothing is stored).
   Digest put_manifest(std::string const& repository, std::string const& bytes, Manifest const& manifest,
                       std::optional<std::string> const& tag, DigestAlgorithm algorithm = DigestAlgorithm::sha256);
   bool has_manifest(std::string const& repository, Digest const& digest) const;
@@ -157,6 +175,15 @@ public:
 
   /// Where the blob with `digest` lives in the store (whether or not it exists).
   std::filesystem::path blob_path(Digest const& digest) const;
+  /// The file that links the blob into `repository` (whether or not it exists).
+  std::filesystem::path blob_link_path(std::string const& repository, Digest const& digest) const;
+  /// The file that puts the manifest into `repository` (whether or not it exists).
+  std::filesystem::path manifest_revision_path(std::string const& repository, Digest const& digest) const;
+
+  /// Replaces the (missing or damaged) blob with `digest` by a copy of `good_copy`, copied to
+  /// staging, verified to hash to `digest`, fsync'ed and renamed into place. False when the copy
+  /// does not hash right (nothing changed). Throws Error on I/O failure.
+  bool restore_blob(Digest const& digest, std::filesystem::path const& good_copy);
 
   // --- inventory, for ls and fsck ---
   /// Every blob file in the store (manifests included), by digest. Skips stray files.
@@ -174,9 +201,11 @@ private:
   std::filesystem::path upload_dir(std::string const& id) const;
   void write_small_file(std::filesystem::path const& target, std::string const& content) const;
   void release(std::string const& id);
+  void forget_if_expired(std::string const& id);
   BlobInfo commit_upload(UploadWriter::Session& session, Digest const& expected);
 
   Config config_;
+  std::unique_ptr<QuotaLedger> quotas_;  // null when no quota is configured
   std::mutex sessions_mutex_;
   std::unordered_map<std::string, std::shared_ptr<UploadWriter::Session>> sessions_;
 };
