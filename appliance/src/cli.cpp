@@ -73,13 +73,23 @@ int run_cli(int argc, char** argv) {
   std::string check_file;
   check_command->add_option("FILE", check_file, "file to check (default: the one berth would use)");
 
-  auto* registry_command = app.add_subcommand("registry", "inspect the registry storage");
+  auto* registry_command = app.add_subcommand("registry", "inspect and look after the registry storage");
   registry_command->require_subcommand(1);
   auto* ls_command = registry_command->add_subcommand("ls", "list repositories with their tags and sizes");
   std::string ls_prefix;
   ls_command->add_option("NAMESPACE", ls_prefix, "only repositories under this namespace or repository (e.g. api)");
   auto* fsck_command = registry_command->add_subcommand(
       "fsck", "rehash every blob and check every manifest's references; exit 1 if anything is damaged");
+  bool fsck_repair = false;
+  fsck_command->add_flag("--repair", fsck_repair,
+                         "restore missing or damaged blobs from the backup volume's pool (verified copies)");
+  auto* gc_command = registry_command->add_subcommand(
+      "gc", "collect garbage now: blobs (and with --delete-untagged, manifests) nothing needs; safe while serving");
+  GcCommandOptions gc_options;
+  gc_command->add_flag("--dry-run", gc_options.dry_run, "list what would be removed; change nothing");
+  gc_command->add_flag("--delete-untagged", gc_options.delete_untagged,
+                       "also delete untagged manifests no tag, index or subject keeps (registry.gc.delete_untagged)");
+  gc_command->add_flag("--list", gc_options.list, "print every object removed");
 
   auto* tls_command = app.add_subcommand("tls", "TLS of the front door");
   tls_command->require_subcommand(1);
@@ -301,7 +311,8 @@ int run_cli(int argc, char** argv) {
     if (db_clean_command->parsed())
       return run_db([&](Config const& c, DbTarget const& t) { return db_clean(c, t, allow_clean, std::cout); });
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
-    if (fsck_command->parsed()) return registry_fsck(load(global), std::cout);
+    if (fsck_command->parsed()) return registry_fsck(load(global), fsck_repair, std::cout);
+    if (gc_command->parsed()) return registry_gc(load(global), gc_options, std::cout);
     PasswordInput const password_input{password_stdin, &std::cin};
     if (user_add_command->parsed()) return user_add(load(global), user_name, user_groups, password_input, std::cout);
     if (user_passwd_command->parsed()) return user_passwd(load(global), user_name, password_input, std::cout);

@@ -13,6 +13,8 @@
 #include "berth/postgres/status.hpp"
 #include "berth/postgres/wal_archive.hpp"
 #include "berth/proxy/routes.hpp"
+#include "berth/registry/gc.hpp"
+#include "berth/registry/maintenance.hpp"
 #include "human.hpp"
 #include "volume_lock.hpp"
 
@@ -99,6 +101,38 @@ std::string describe_last_drill(Config const& config) {
   }
 }
 
+// The newest garbage collection and the namespaces' usage against their quotas.
+void describe_registry(Config const& config, std::ostream& out) {
+  try {
+    if (!std::filesystem::is_directory(config.registry.root)) return;
+    registry::Storage storage(config.registry);
+    auto const gc = registry::last_gc(storage);
+    out << "last gc: ";
+    if (!gc) {
+      out << "none yet (berth registry gc";
+      if (config.registry.gc.interval.count() > 0)
+        out << ", or every " << human_age(config.registry.gc.interval.count());
+      out << ")\n";
+    } else {
+      auto const age =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - gc->finished);
+      out << human_age(age.count()) << " ago, reclaimed " << human_size(gc->report.bytes_reclaimed) << " ("
+          << gc->report.manifests_deleted << " manifests, " << gc->report.blobs_deleted << " blobs), took "
+          << human_age(static_cast<std::int64_t>(gc->report.seconds + 0.5)) << "\n";
+    }
+    std::string usage_text;
+    for (auto const& usage : registry::namespace_usage(storage)) {
+      usage_text += (usage_text.empty() ? "" : ", ") + usage.name + "/ " + human_size(usage.bytes);
+      if (usage.quota)
+        usage_text += " of " + human_size(*usage.quota) + " (" +
+                      std::to_string(*usage.quota ? usage.bytes * 100 / *usage.quota : 100) + "%)";
+    }
+    out << "registry usage: " << usage_text << "\n";
+  } catch (std::exception const& error) {
+    out << "registry: unreadable: " << error.what() << "\n";
+  }
+}
+
 }  // namespace
 
 int status(Config const& config, std::ostream& out) {
@@ -106,6 +140,7 @@ int status(Config const& config, std::ostream& out) {
   out << "primary volume: " << config.primary.string() << " (" << free_space(config.primary) << ")\n";
   out << "backup volume:  " << config.backup.string() << " (" << free_space(config.backup) << ")\n";
   out << "last drill: " << describe_last_drill(config) << "\n";
+  describe_registry(config, out);
   auto const pid = VolumeLock::holder(config.primary / "run" / "berth.lock");
   if (!pid) {
     out << "service: not running\n";

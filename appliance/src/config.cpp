@@ -966,8 +966,8 @@ void read_registry_quotas(Config& config, YAML::Node const& node, NodeContext co
     auto const name = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
     auto const size = entry.second.IsScalar() ? parse_size(entry.second.Scalar()) : std::nullopt;
     if (!size || *size <= 0)
-      context.error(entry.second, "registry.quotas." + name + ": expected a size like 50GiB, got " +
-                                      describe_node(entry.second));
+      context.error(entry.second,
+                    "registry.quotas." + name + ": expected a size like 50GiB, got " + describe_node(entry.second));
     config.registry.quotas[name] = static_cast<std::uint64_t>(*size);
   }
 }
@@ -979,8 +979,8 @@ void check_quotas_name_namespaces(Config const& config, std::string const& displ
     if (std::find(namespaces.begin(), namespaces.end(), name) != namespaces.end()) continue;
     std::string known;
     for (auto const& ns : namespaces) known += (known.empty() ? "" : ", ") + ns;
-    throw ConfigError(display_name + ": registry.quotas: \"" + name +
-                      "\" is not one of registry.namespaces (" + known + ")\nHINT: fix the name or add it to registry.namespaces");
+    throw ConfigError(display_name + ": registry.quotas: \"" + name + "\" is not one of registry.namespaces (" + known +
+                      ")\nHINT: fix the name or add it to registry.namespaces");
   }
 }
 

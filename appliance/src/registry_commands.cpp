@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "berth/core/file_lock.hpp"
+#include "berth/core/log.hpp"
 #include "berth/registry/maintenance.hpp"
 #include "human.hpp"
 
@@ -40,18 +42,135 @@ int registry_ls(Config const& config, std::string const& prefix, std::ostream& o
   }
   out << summaries.size() << " repositories, " << human_size(total)
       << " (blobs shared between repositories count in each)\n";
+  if (prefix.empty() || prefix.find('/') == std::string::npos) {
+    out << "\nNAMESPACE  BLOBS       SIZE  QUOTA\n";
+    for (auto const& usage : registry::namespace_usage(storage)) {
+      if (!prefix.empty() && usage.name != prefix) continue;
+      std::string quota = "-";
+      if (usage.quota)
+        quota = human_size(*usage.quota) + " (" +
+                std::to_string(*usage.quota ? usage.bytes * 100 / *usage.quota : 100) + "% used)";
+      std::snprintf(line, sizeof line, "%-9s  %5zu  %9s  %s\n", usage.name.c_str(), usage.blobs,
+                    human_size(usage.bytes).c_str(), quota.c_str());
+      out << line;
+    }
+  }
   return 0;
 }
 
-int registry_fsck(Config const& config, std::ostream& out) {
-  registry::Storage storage(readable(config));
-  auto report = registry::fsck(storage);
+int registry_fsck(Config const& config, bool repair, std::ostream& out) {
+  registry::Config registry_config = readable(config);
+  registry_config.quotas.clear();  // a repair restores what was there; it adds nothing to any namespace
+  registry::Storage storage(registry_config);
+  registry::FsckReport report;
+  if (repair) {
+    // The backup volume's pool holds each blob a snapshot copied, verified when copied and named
+    // by its digest (backup/snapshot.hpp).
+    auto pool = config.snapshots.volume / "pool";
+    auto source = [&pool](registry::Digest const& digest) -> std::optional<std::filesystem::path> {
+      auto path = pool / std::string(digest.algorithm_name()) / digest.hex().substr(0, 2) / digest.hex();
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+      return path;
+    };
+    report = registry::fsck_and_repair(storage, source);
+  } else {
+    report = registry::fsck(storage);
+  }
+  for (auto const& repaired : report.repaired) out << "REPAIRED " << repaired << "\n";
   for (auto const& problem : report.problems) out << "DAMAGED " << problem << "\n";
   out << "checked " << report.blobs_checked << " blobs (" << human_size(report.bytes_checked) << "), "
       << report.manifests_checked << " manifests in " << report.repositories_checked
       << " repositories: " << (report.clean() ? "no problems" : std::to_string(report.problems.size()) + " problems")
       << "\n";
+  if (!report.clean() && !repair && std::filesystem::is_directory(config.snapshots.volume / "pool"))
+    out << "HINT: `berth registry fsck --repair` restores damaged blobs from the backup volume's pool\n";
+  if (!report.clean() && repair)
+    out << "HINT: what could not be repaired has no good copy on the backup volume; push those images again\n";
   return report.clean() ? 0 : 1;
+}
+
+registry::GcReport collect_garbage_locked(Config const& config, registry::Storage& storage,
+                                          registry::GcOptions const& options) {
+  // Snapshots, prune and drills hold <backup volume>/.lock (backup/snapshot.hpp) while they run:
+  // a snapshot copying blobs must not see them vanish. Without a backup volume there is no
+  // snapshot to keep out.
+  std::unique_ptr<FileLock> backup_lock;
+  if (std::filesystem::is_directory(config.snapshots.volume)) {
+    backup_lock = std::make_unique<FileLock>(config.snapshots.volume / ".lock");
+    if (!backup_lock->locked())
+      throw registry::GcBusy("a snapshot, prune or drill holds " + (config.snapshots.volume / ".lock").string() +
+                             "\nHINT: run `berth registry gc` again when it is done");
+  }
+  return registry::collect_garbage(storage, options);
+}
+
+int registry_gc(Config const& config, GcCommandOptions const& options, std::ostream& out) {
+  registry::Storage storage(readable(config));
+  registry::GcOptions gc_options{.grace_period = config.registry.gc.grace_period,
+                                 .delete_untagged = config.registry.gc.delete_untagged || options.delete_untagged,
+                                 .dry_run = options.dry_run};
+  auto report = collect_garbage_locked(config, storage, gc_options);
+  if (options.list || options.dry_run)
+    for (auto const& item : report.removed) out << (options.dry_run ? "would remove " : "removed ") << item << "\n";
+  for (auto const& warning : report.warnings) out << "warning: " << warning << "\n";
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.2f", report.seconds);
+  out << (options.dry_run ? "dry run: would reclaim " : "reclaimed ") << human_size(report.bytes_reclaimed) << ": "
+      << report.manifests_deleted << " manifests, " << report.blobs_deleted << " blobs, " << report.links_removed
+      << " repository links, " << report.uploads_expired << " expired uploads; kept " << report.manifests_kept
+      << " manifests and " << report.blobs_kept << " blobs (" << human_size(report.bytes_kept) << ") in "
+      << report.repositories << " repositories; " << seconds << " s\n";
+  if (report.revived > 0)
+    out << report.revived << " candidates were taken back by pushes during the collection and kept\n";
+  if (!options.dry_run && !gc_options.delete_untagged)
+    out << "untagged manifests were kept (registry.gc.delete_untagged, or --delete-untagged)\n";
+  out << registry::gc_summary_json(report) << "\n";
+  return 0;
+}
+
+GcSchedule::GcSchedule(Config const& config, registry::Storage& storage) : config_(config), storage_(storage) {
+  if (config.registry.gc.interval.count() == 0) {
+    logger("registry")->info("scheduled gc off (registry.gc.interval: 0s)");
+    return;
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+GcSchedule::~GcSchedule() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void GcSchedule::loop() {
+  auto log = logger("registry");
+  auto const& gc = config_.registry.gc;
+  // The first run one interval after the last recorded one (or after start), so restarts do not
+  // make collections more frequent.
+  auto next = std::chrono::system_clock::now() + gc.interval;
+  if (auto last = registry::last_gc(storage_))
+    next = std::max(std::chrono::system_clock::now() + std::chrono::minutes(1), last->finished + gc.interval);
+  std::unique_lock lock(mutex_);
+  while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {
+    lock.unlock();
+    try {
+      collect_garbage_locked(
+          config_, storage_,
+          {.grace_period = gc.grace_period, .delete_untagged = gc.delete_untagged, .dry_run = false});
+      next = std::chrono::system_clock::now() + gc.interval;
+    } catch (registry::GcBusy const& busy) {
+      log->info("scheduled gc postponed by 10 minutes reason=\"{}\"", busy.what());
+      next = std::chrono::system_clock::now() + std::chrono::minutes(10);
+    } catch (std::exception const& error) {
+      log->error("scheduled gc failed error=\"{}\"", error.what());
+      next = std::chrono::system_clock::now() + gc.interval;
+    }
+    lock.lock();
+  }
 }
 
 }  // namespace berth::appliance

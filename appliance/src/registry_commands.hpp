@@ -1,17 +1,57 @@
-// `berth registry ...`: inspection of the registry storage on the primary volume.
+// `berth registry ...`: inspection and upkeep of the registry storage on the primary volume,
+// and the garbage collection schedule of `berth serve`.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <ostream>
 #include <string>
+#include <thread>
 
 #include "berth/appliance/config.hpp"
+#include "berth/registry/gc.hpp"
 
 namespace berth::appliance {
 
 /// `berth registry ls [NAMESPACE]`: repositories, their tags and sizes. Returns the exit code.
 int registry_ls(Config const& config, std::string const& prefix, std::ostream& out);
 
-/// `berth registry fsck`: rehash every blob, check every reference; 1 if anything is damaged.
-int registry_fsck(Config const& config, std::ostream& out);
+/// `berth registry fsck [--repair]`: rehash every blob, check every reference; 1 if anything
+/// is (still) damaged. --repair restores damaged or missing blobs from the backup volume's pool.
+int registry_fsck(Config const& config, bool repair, std::ostream& out);
+
+struct GcCommandOptions {
+  bool dry_run = false;
+  bool delete_untagged = false;  ///< on top of registry.gc.delete_untagged
+  bool list = false;             ///< print every object removed (always with --dry-run)
+};
+
+/// `berth registry gc`: one collection now, while `berth serve` may run. Exit 0, or 1 when a
+/// snapshot or another collection holds the lock or the run fails.
+int registry_gc(Config const& config, GcCommandOptions const& options, std::ostream& out);
+
+/// One collection holding the backup volume's lock (no snapshot, prune or drill meanwhile).
+/// Throws registry::GcBusy when that lock or another collection is busy, Error on failure.
+registry::GcReport collect_garbage_locked(Config const& config, registry::Storage& storage,
+                                          registry::GcOptions const& options);
+
+/// Runs collect_garbage_locked every registry.gc.interval on its own thread while it lives;
+/// a busy lock postpones a run by ten minutes. Stops (waiting for a run in progress) on destruction.
+class GcSchedule {
+public:
+  GcSchedule(Config const& config, registry::Storage& storage);
+  ~GcSchedule();
+  GcSchedule(GcSchedule const&) = delete;
+  GcSchedule& operator=(GcSchedule const&) = delete;
+
+private:
+  void loop();
+  Config const& config_;
+  registry::Storage& storage_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 }  // namespace berth::appliance

@@ -24,7 +24,9 @@
 #include "berth/proxy/server.hpp"
 #include "berth/registry/access.hpp"
 #include "berth/registry/api.hpp"
+#include "berth/registry/gc.hpp"
 #include "berth/registry/storage.hpp"
+#include "registry_commands.hpp"
 #include "systemd_notify.hpp"
 #include "tls_commands.hpp"
 #include "volume_lock.hpp"
@@ -146,6 +148,9 @@ int serve(Config const& config) {
   // Clear crashed staging files and expired uploads before accepting new ones.
   registry::Storage registry_storage(config.registry);
   registry_storage.recover();
+  if (auto put_back = registry::recover_interrupted_gc(registry_storage))
+    log->warn("put back {} registry objects an interrupted garbage collection had moved aside", put_back);
+  GcSchedule gc_schedule(config, registry_storage);  // stops before the storage goes
 
   // Every module registers its routes before the first connection is accepted.
   proxy::Router router;

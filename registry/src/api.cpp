@@ -329,13 +329,22 @@ private:
       response.headers.set("Content-Length", std::to_string(length));
       return response;
     }
-    File blob(info->path, O_RDONLY);
+    File blob = open_blob(*info);
     // Blobs were written around the page cache; read big ones with the kernel's widest readahead.
     if (length > 1024 * 1024)
       ::posix_fadvise(blob.fd(), static_cast<off_t>(first), static_cast<off_t>(length), POSIX_FADV_SEQUENTIAL);
     response.body = std::make_unique<FileSource>(std::move(blob), first, length);
     response.stream_length = length;
     return response;
+  }
+
+  // The blob's file; garbage collection may be moving it aside and back just now (Storage::gc_trash_path).
+  File open_blob(BlobInfo const& info) const {
+    for (auto const& path : {info.path, storage_.gc_trash_path(info.path)}) try {
+        return File(path, O_RDONLY);
+      } catch (Error const&) {
+      }
+    return File(info.path, O_RDONLY);
   }
 
   Response blob_created(std::string const& name, Digest const& digest) {

@@ -49,11 +49,11 @@ std::optional<FileClock::time_point> modified(fs::path const& path) {
   return time;
 }
 
-// gc-trash/ entries are named after the path they came from, relative to the root, with '/' as
-// '+' (a character no repository name, tag or digest contains).
+// gc-trash/ holds each candidate under Storage::gc_trash_path: the path relative to the root
+// with '/' as '+' (a character no repository name, tag or digest contains).
 class Trash {
 public:
-  explicit Trash(fs::path root) : root_(std::move(root)), dir_(root_ / "gc-trash") {
+  explicit Trash(Storage const& storage) : storage_(storage), root_(storage.config().root), dir_(root_ / "gc-trash") {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) throw Error("cannot create " + dir_.string() + ": " + ec.message());
@@ -67,14 +67,10 @@ public:
     throw Error("cannot move " + path.string() + " aside: " + std::strerror(errno));
   }
 
-  fs::path entry_for(fs::path const& path) const {
-    auto relative = path.lexically_relative(root_).string();
-    std::replace(relative.begin(), relative.end(), '/', '+');
-    return dir_ / relative;
-  }
+  fs::path entry_for(fs::path const& path) const { return storage_.gc_trash_path(path); }
 
-  // Puts a taken object back where it was, unless something new is there now (then the taken
-  // copy is an older version of the same content-addressed object and goes).
+  // Puts a taken object back where it was, unless something is there now (a push wrote it anew
+  // or took it back itself: Storage pins by hard-linking the entry back).
   void put_back(fs::path const& path) {
     auto entry = entry_for(path);
     std::error_code ec;
@@ -103,6 +99,7 @@ public:
   }
 
 private:
+  Storage const& storage_;
   fs::path root_;
   fs::path dir_;
 };
@@ -119,7 +116,7 @@ public:
       : storage_(storage),
         options_(options),
         threshold_(FileClock::now() - std::max<std::chrono::seconds>(options.grace_period, minimum_grace)),
-        trash_(storage.config().root) {}
+        trash_(storage) {}
 
   GcReport run() {
     auto started = std::chrono::steady_clock::now();
@@ -211,6 +208,10 @@ private:
 
   // Moves `path` aside and checks it again; true when it is gone for good.
   bool remove_unless_stamped(fs::path const& path) {
+    if (fresh(path)) {  // stamped since the mark
+      ++report_.revived;
+      return false;
+    }
     if (!trash_.take(path)) return false;
     if (fresh(trash_.entry_for(path))) {  // stamped just before we took it
       trash_.put_back(path);
@@ -406,7 +407,7 @@ std::size_t recover_interrupted_gc(Storage& storage) {
   if (!fs::exists(root / "gc-trash")) return 0;
   FileLock lock(root / "gc.lock");
   if (!lock.locked()) return 0;  // a collection is running: its objects are in flight, not left over
-  return Trash(root).put_back_leftovers();
+  return Trash(storage).put_back_leftovers();
 }
 
 std::optional<GcRecord> last_gc(Storage const& storage) {

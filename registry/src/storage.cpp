@@ -197,13 +197,42 @@ void Storage::write_small_file(fs::path const& target, std::string const& conten
   write_file_atomically(target, content, staging);
 }
 
+fs::path Storage::gc_trash_path(fs::path const& path) const {
+  auto relative = path.lexically_relative(config_.root).string();
+  std::replace(relative.begin(), relative.end(), '/', '+');
+  return config_.root / "gc-trash" / relative;
+}
+
+std::optional<fs::path> Storage::locate(fs::path const& path) const {
+  // The second look at `path` covers a collection putting it back while we looked at the twin.
+  for (auto const& candidate : {path, gc_trash_path(path), path})
+    if (std::error_code ec; fs::exists(candidate, ec)) return candidate;
+  return std::nullopt;
+}
+
+std::optional<std::string> Storage::read_located(fs::path const& path) const {
+  for (auto const& candidate : {path, gc_trash_path(path), path})
+    if (auto content = read_small_file(candidate)) return content;
+  return std::nullopt;
+}
+
+bool Storage::pin(fs::path const& path) const {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (stamp(path)) return true;
+    // Moved aside by a collection: a second name keeps the file whatever the collection decides.
+    if (::link(gc_trash_path(path).c_str(), path.c_str()) != 0 && errno != EEXIST) return false;
+  }
+  return false;
+}
+
 std::optional<BlobInfo> Storage::find_blob(std::string const& repository, Digest const& digest) const {
+  if (!locate(blob_link_path(repository, digest))) return std::nullopt;
+  auto path = locate(blob_path(digest));
+  if (!path) return std::nullopt;
   std::error_code ec;
-  if (!fs::exists(blob_link_path(repository, digest), ec)) return std::nullopt;
-  auto path = blob_path(digest);
-  auto size = fs::file_size(path, ec);
+  auto size = fs::file_size(*path, ec);
   if (ec) return std::nullopt;
-  return BlobInfo{path, size};
+  return BlobInfo{*path, size};
 }
 
 bool Storage::link_blob(std::string const& repository, Digest const& digest) {
@@ -213,9 +242,9 @@ bool Storage::link_blob(std::string const& repository, Digest const& digest) {
   if (quotas_) quotas_->reserve(repository, digest, size);
   auto link = blob_link_path(repository, digest);
   write_small_file(link, "");
-  // A garbage collection may have taken the blob between the check and the link: then there is
-  // nothing to mount, and the client uploads it instead.
-  if (!fs::exists(blob_path(digest), ec)) {
+  // A garbage collection may have taken the blob for good between the check and the link: then
+  // there is nothing to mount, and the client uploads it instead.
+  if (!pin(blob_path(digest))) {
     remove_quietly(link);
     return false;
   }
@@ -352,11 +381,11 @@ BlobInfo Storage::commit_upload(UploadWriter::Session& session, Digest const& ex
   fs::create_directories(target.parent_path(), ec);
   if (ec) throw Error("cannot create blob directory " + target.parent_path().string() + ": " + ec.message());
   // Same content already stored (a concurrent or earlier push): keep the existing file...
-  bool stored_before = fs::exists(target, ec);
+  bool stored_before = pin(target);
   if (!stored_before) store();
   write_small_file(blob_link_path(session.repository, expected), "");
-  // ...unless a garbage collection took it between the check and the (fresh, so protecting) link.
-  if (stored_before && !fs::exists(target, ec)) store();
+  // ...unless a garbage collection took it for good between the check and the (fresh) link.
+  if (stored_before && !pin(target)) store();
   remove_quietly(session.dir);
   {
     std::lock_guard lock(sessions_mutex_);
@@ -382,26 +411,25 @@ Digest Storage::put_manifest(std::string const& repository, std::string const& b
                              std::optional<std::string> const& tag, DigestAlgorithm algorithm) {
   auto digest = digest_of(bytes, algorithm);
   auto alg = std::string(digest.algorithm_name());
-  // Stamp what the manifest refers to: a garbage collection running now keeps what it sees
-  // stamped, and what it took already is missing here, so the push is refused, not stored broken.
+  // Pin what the manifest refers to: a garbage collection running now keeps what is stamped (or
+  // taken back), and what it has removed for good is missing here, so the push is refused, not
+  // stored broken.
   for (auto const& blob : manifest.required_blobs())
-    if (std::error_code ec; !stamp(blob_link_path(repository, blob)) || !fs::exists(blob_path(blob), ec))
+    if (!pin(blob_link_path(repository, blob)) || !pin(blob_path(blob)))
       throw ReferenceGone("blob " + blob.to_string() + " left repository " + repository +
                           " while the manifest was being stored; push it again");
   for (auto const& child : manifest.manifests)
-    if (std::error_code ec;
-        !stamp(manifest_revision_path(repository, child.digest)) || !fs::exists(blob_path(child.digest), ec))
+    if (!pin(manifest_revision_path(repository, child.digest)) || !pin(blob_path(child.digest)))
       throw ReferenceGone("manifest " + child.digest.to_string() + " left repository " + repository +
                           " while the index was being stored; push it again");
   // Content first, then the repository's link to it, then its index entries and the tag: each
   // step only ever points at something already complete.
-  std::error_code ec;
-  bool stored_before = fs::exists(blob_path(digest), ec);
+  bool stored_before = pin(blob_path(digest));
   if (!stored_before) write_small_file(blob_path(digest), bytes);
   auto manifests = repository_dir(repository) / "_manifests";
   write_small_file(manifest_revision_path(repository, digest), manifest.media_type);
-  // The fresh revision protects the content from now on; a collection may have taken an old copy just before.
-  if (stored_before && !fs::exists(blob_path(digest), ec)) write_small_file(blob_path(digest), bytes);
+  // The fresh revision protects the content from now on; a collection may have removed it just before.
+  if (stored_before && !pin(blob_path(digest))) write_small_file(blob_path(digest), bytes);
   if (manifest.subject) {
     auto const& subject = manifest.subject->digest;
     write_small_file(repository_dir(repository) / "_referrers" / std::string(subject.algorithm_name()) / subject.hex() /
@@ -413,10 +441,7 @@ Digest Storage::put_manifest(std::string const& repository, std::string const& b
 }
 
 bool Storage::has_manifest(std::string const& repository, Digest const& digest) const {
-  std::error_code ec;
-  return fs::exists(
-      repository_dir(repository) / "_manifests" / "revisions" / std::string(digest.algorithm_name()) / digest.hex(),
-      ec);
+  return locate(manifest_revision_path(repository, digest)).has_value();
 }
 
 std::optional<Digest> Storage::resolve_tag(std::string const& repository, std::string const& tag) const {
@@ -425,10 +450,9 @@ std::optional<Digest> Storage::resolve_tag(std::string const& repository, std::s
 }
 
 std::optional<StoredManifest> Storage::get_manifest(std::string const& repository, Digest const& digest) const {
-  auto media_type = read_small_file(repository_dir(repository) / "_manifests" / "revisions" /
-                                    std::string(digest.algorithm_name()) / digest.hex());
+  auto media_type = read_located(manifest_revision_path(repository, digest));
   if (!media_type) return std::nullopt;
-  auto bytes = read_small_file(blob_path(digest));
+  auto bytes = read_located(blob_path(digest));
   if (!bytes) return std::nullopt;
   return StoredManifest{digest, std::move(*media_type), std::move(*bytes)};
 }

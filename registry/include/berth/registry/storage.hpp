@@ -179,6 +179,9 @@ public:
   std::filesystem::path blob_link_path(std::string const& repository, Digest const& digest) const;
   /// The file that puts the manifest into `repository` (whether or not it exists).
   std::filesystem::path manifest_revision_path(std::string const& repository, Digest const& digest) const;
+  /// Where garbage collection moves `path` (a file under the root) while it decides whether it
+  /// goes (gc.hpp). Readers look there too, so nothing in use is ever unreadable meanwhile.
+  std::filesystem::path gc_trash_path(std::filesystem::path const& path) const;
 
   /// Replaces the (missing or damaged) blob with `digest` by a copy of `good_copy`, copied to
   /// staging, verified to hash to `digest`, fsync'ed and renamed into place. False when the copy
@@ -201,6 +204,12 @@ private:
   std::filesystem::path upload_dir(std::string const& id) const;
   void write_small_file(std::filesystem::path const& target, std::string const& content) const;
   void release(std::string const& id);
+  // `path`, or its twin in gc-trash/ while a collection decides about it.
+  std::optional<std::filesystem::path> locate(std::filesystem::path const& path) const;
+  std::optional<std::string> read_located(std::filesystem::path const& path) const;
+  // Stamps `path` as in use now, taking it back from gc-trash/ if a collection moved it there;
+  // false when it is gone for good.
+  bool pin(std::filesystem::path const& path) const;
   void forget_if_expired(std::string const& id);
   BlobInfo commit_upload(UploadWriter::Session& session, Digest const& expected);
 
