@@ -233,7 +233,7 @@ TEST_F(Retention, PromotedImagesAreProtectedInTheirRepositoryOnly) {
 TEST_F(Retention, ImmutableTagsAreNeverDeleted) {
   put_image("api/orders", "new", "a", 1h);
   auto const release = put_image("api/orders", "v1.0.0", "b", 30 * day);
-  put_image("api/orders", "build-7", "c", 30 * day);
+  put_image("api/orders", "build-7", "c", 31 * day);
   auto const result = plan({{.repositories = "api/*", .keep_last = 1, .untagged_after = 7 * day}}, {},
                            {{.repositories = "api/*", .tags = {R"(v\d+\.\d+\.\d+)"}}}, {.explain_kept = true});
   EXPECT_EQ(lines(result.tags_to_delete), (Lines{"api/orders:build-7: beyond keep_last 1 (3rd newest)"}));
@@ -318,7 +318,7 @@ TEST(ImmutableTags, MatchRepositoriesAndWholeTags) {
   EXPECT_EQ(immutable.rule_for("site/web", "v1.2.0"), std::nullopt);
   EXPECT_EQ(ImmutableTags::refusal("api/orders", "v1.2.0", "api/*"),
             "tag api/orders:v1.2.0 is immutable (registry.immutable_tags rule 'api/*'); push a new tag instead");
-  EXPECT_THROW(ImmutableTags({{.repositories = "api/*", .tags = {"["}}}), Error);
+  EXPECT_THROW(ImmutableTags(std::vector<ImmutableTagRule>{{.repositories = "api/*", .tags = {"["}}}), Error);
 }
 
 }  // namespace

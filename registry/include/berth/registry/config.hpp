@@ -14,17 +14,17 @@ namespace berth::registry {
 /// One entry of registry.retention: what to keep in the repositories matching `repositories`
 /// (retention.hpp applies it). Regular expressions are ECMAScript and must match a whole tag.
 struct RetentionRule {
-  std::string repositories;                            ///< glob as in access: ("api/*", "model/**")
-  std::optional<std::size_t> keep_last;                ///< newest tags kept; absent: every tag is kept
-  std::vector<std::string> keep_tags;                  ///< tags matching any of these are always kept
-  std::optional<std::chrono::seconds> untagged_after;  ///< absent: untagged manifests are kept
+  std::string repositories = {};                            ///< glob as in access: ("api/*", "model/**")
+  std::optional<std::size_t> keep_last = {};                ///< newest tags kept; absent: every tag is kept
+  std::vector<std::string> keep_tags = {};                  ///< tags matching any of these are always kept
+  std::optional<std::chrono::seconds> untagged_after = {};  ///< absent: untagged manifests are kept
 };
 
 /// One entry of registry.immutable_tags: tags in the matching repositories that may not be
 /// moved or deleted once pushed.
 struct ImmutableTagRule {
-  std::string repositories;       ///< glob as in access:
-  std::vector<std::string> tags;  ///< regular expressions (whole tag); empty: every tag
+  std::string repositories = {};       ///< glob as in access:
+  std::vector<std::string> tags = {};  ///< regular expressions (whole tag); empty: every tag
 };
 
 struct Config {

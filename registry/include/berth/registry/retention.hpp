@@ -44,8 +44,8 @@ struct RetentionPlan {
 };
 
 struct RetentionOptions {
-  std::string repositories;   ///< only repositories matching this glob; empty: all
-  bool explain_kept = false;  ///< fill RetentionPlan::kept
+  std::string repositories = {};  ///< only repositories matching this glob; empty: all
+  bool explain_kept = false;      ///< fill RetentionPlan::kept
 };
 
 /// Decides, per repository, what the first rule matching it would delete at `now`:
