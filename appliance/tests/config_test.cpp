@@ -151,6 +151,8 @@ constexpr std::string_view leaf_keys[] = {
     "delete_enabled",
     "max_manifest_bytes",
     "upload_expiry",
+    "retention",
+    "immutable_tags",
     "enabled",
     "os_user",
     "port",
