@@ -82,6 +82,26 @@ struct ManifestFacts {
   std::optional<Clock::time_point> pushed;
 };
 
+// Every manifest of the repository with what it refers to.
+std::map<Digest, ManifestFacts> read_manifests(Storage const& storage, std::string const& repository) {
+  std::map<Digest, ManifestFacts> facts;
+  for (auto const& digest : storage.manifests(repository)) {
+    ManifestFacts fact;
+    fact.pushed = manifest_time(storage, repository, digest);
+    if (auto stored = storage.get_manifest(repository, digest)) {
+      try {
+        auto manifest = parse_manifest(stored->bytes, stored->media_type);
+        for (auto const& child : manifest.manifests) fact.children.push_back(child.digest);
+        if (manifest.subject) fact.subject = manifest.subject->digest;
+      } catch (ManifestError const&) {
+        // Valid when pushed; if it no longer parses it refers to nothing we could keep.
+      }
+    }
+    facts.emplace(digest, std::move(fact));
+  }
+  return facts;
+}
+
 struct TagFacts {
   std::string name;
   Digest digest;
@@ -169,21 +189,7 @@ private:
   }
 
   void plan_manifests(std::set<Digest> const& still_tagged) {
-    std::map<Digest, ManifestFacts> facts;
-    for (auto const& digest : storage_.manifests(repository_)) {
-      ManifestFacts fact;
-      fact.pushed = manifest_time(storage_, repository_, digest);
-      if (auto stored = storage_.get_manifest(repository_, digest)) {
-        try {
-          auto manifest = parse_manifest(stored->bytes, stored->media_type);
-          for (auto const& child : manifest.manifests) fact.children.push_back(child.digest);
-          if (manifest.subject) fact.subject = manifest.subject->digest;
-        } catch (ManifestError const&) {
-          // Valid when pushed; if it no longer parses it refers to nothing we could keep.
-        }
-      }
-      facts.emplace(digest, std::move(fact));
-    }
+    auto const facts = read_manifests(storage_, repository_);
 
     // Roots: every manifest that stays on its own merit. Then everything they need.
     std::map<Digest, std::string> kept;
@@ -286,6 +292,19 @@ RetentionReport apply_retention(Storage& storage, RetentionPlan const& plan) {
     ++report.tags_deleted;
     report.deleted.push_back(item);
   }
+  // Indexes pushed since planning may list a planned manifest: child → index, per repository,
+  // over the manifests that stay.
+  std::map<std::string, std::map<Digest, Digest>> indexes_of;
+  for (auto const& item : plan.manifests_to_delete) {
+    if (indexes_of.contains(item.repository)) continue;
+    std::set<Digest> planned;
+    for (auto const& other : plan.manifests_to_delete)
+      if (other.repository == item.repository) planned.insert(other.digest);
+    auto& children = indexes_of[item.repository];
+    for (auto const& [digest, fact] : read_manifests(storage, item.repository))
+      if (!planned.contains(digest))
+        for (auto const& child : fact.children) children.emplace(child, digest);
+  }
   for (auto const& item : plan.manifests_to_delete) {
     // A manifest tagged since planning is in use again; Storage::delete_manifest would take the
     // new tag with it.
@@ -294,6 +313,12 @@ RetentionReport apply_retention(Storage& storage, RetentionPlan const& plan) {
       if (storage.resolve_tag(item.repository, tag) == item.digest) tagged = tag;
     if (tagged) {
       report.skipped.push_back(item.name() + ": tagged " + *tagged + " since planning, kept");
+      continue;
+    }
+    auto const& children = indexes_of[item.repository];
+    if (auto index = children.find(item.digest); index != children.end()) {
+      report.skipped.push_back(item.name() + ": listed by index " + index->second.to_string() +
+                               " since planning, kept");
       continue;
     }
     if (!storage.delete_manifest(item.repository, item.digest)) continue;

@@ -295,6 +295,18 @@ TEST_F(Retention, ApplyKeepsWhatWasPushedSincePlanning) {
   EXPECT_EQ(storage_->resolve_tag("api/orders", "rescued"), untagged);
 }
 
+TEST_F(Retention, ApplyKeepsAManifestAnIndexListedSincePlanning) {
+  auto const child = put_image("api/orders", "", "child", 30 * day);
+  auto const result = plan({{.repositories = "api/*", .untagged_after = 7 * day}});
+  ASSERT_EQ(result.manifests_to_delete.size(), 1u);
+  auto const index = put_index("api/orders", "multi", {child});
+  auto const report = apply_retention(*storage_, result);
+  EXPECT_EQ(report.manifests_deleted, 0u);
+  EXPECT_EQ(report.skipped, (std::vector<std::string>{"api/orders@" + child.to_string() + ": listed by index " +
+                                                      index.to_string() + " since planning, kept"}));
+  EXPECT_TRUE(storage_->has_manifest("api/orders", child));
+}
+
 TEST_F(Retention, ABadRegularExpressionIsAnErrorNamingTheRule) {
   put_image("api/orders", "v1", "a");
   try {

@@ -65,13 +65,14 @@ struct RetentionReport {
   std::size_t manifests_deleted = 0;
   std::vector<RetentionItem> deleted;  ///< what went, tags first, in plan order
   /// Planned deletions skipped because the registry changed since planning (a tag moved, a
-  /// manifest tagged again): "api/orders:v3: now points at sha256:…, kept".
+  /// manifest tagged again or listed by a new index): "api/orders:v3: now points at sha256:…, kept".
   std::vector<std::string> skipped;
 };
 
-/// Deletes the plan's tags, then its manifests. Each is checked again just before it goes, so a
-/// push that happened since planning wins. Throws berth::Error when storage fails (what was
-/// deleted until then stays deleted). Safe while the registry serves.
+/// Deletes the plan's tags, then its manifests. Each is checked again just before it goes (a tag
+/// still points where it did; a manifest has no tag and no index lists it), so a push that
+/// happened since planning wins; a push in the instant between check and delete can still lose. Throws berth::Error
+/// when storage fails (what was deleted until then stays deleted). Safe while the registry serves.
 RetentionReport apply_retention(Storage& storage, RetentionPlan const& plan);
 
 /// The registry.immutable_tags rules, compiled. Thread-safe (const).
