@@ -69,10 +69,11 @@ struct RetentionReport {
   std::vector<std::string> skipped;
 };
 
-/// Deletes the plan's tags, then its manifests. Each is checked again just before it goes (a tag
-/// still points where it did; a manifest has no tag and no index lists it), so a push that
-/// happened since planning wins; a push in the instant between check and delete can still lose. Throws berth::Error
-/// when storage fails (what was deleted until then stays deleted). Safe while the registry serves.
+/// Deletes the plan's tags, then its manifests. Each is checked again just before it goes (a
+/// tag still points where it did; a manifest has no tag and no index lists it), so a push that
+/// happened since planning wins; a push in the instant between check and delete can still lose.
+/// Throws berth::Error when storage fails (what was deleted until then stays deleted). Safe
+/// while the registry serves.
 RetentionReport apply_retention(Storage& storage, RetentionPlan const& plan);
 
 /// The registry.immutable_tags rules, compiled. Thread-safe (const).
