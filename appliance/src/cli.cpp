@@ -19,6 +19,7 @@
 #include "logging.hpp"
 #include "promote_commands.hpp"
 #include "registry_commands.hpp"
+#include "retention_commands.hpp"
 #include "serve.hpp"
 #include "tls_commands.hpp"
 #include "user_commands.hpp"
@@ -90,6 +91,13 @@ int run_cli(int argc, char** argv) {
   gc_command->add_flag("--delete-untagged", gc_options.delete_untagged,
                        "also delete untagged manifests no tag, index or subject keeps (registry.gc.delete_untagged)");
   gc_command->add_flag("--list", gc_options.list, "print every object removed");
+  auto* retention_command = registry_command->add_subcommand(
+      "retention", "delete the tags and manifests registry.retention does not keep (promoted images are kept)");
+  RetentionCommandOptions retention_options;
+  retention_command->add_flag("--dry-run", retention_options.dry_run, "list what would be deleted; change nothing");
+  retention_command->add_flag("-v,--verbose", retention_options.verbose, "also list what is kept, and why");
+  retention_command->add_option("REPOSITORY-GLOB", retention_options.repositories,
+                                "only repositories matching this (e.g. api/orders, api/*, model/**)");
 
   auto* tls_command = app.add_subcommand("tls", "TLS of the front door");
   tls_command->require_subcommand(1);
@@ -313,6 +321,7 @@ int run_cli(int argc, char** argv) {
     if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), fsck_repair, std::cout);
     if (gc_command->parsed()) return registry_gc(load(global), gc_options, std::cout);
+    if (retention_command->parsed()) return registry_retention(load(global), retention_options, std::cout);
     PasswordInput const password_input{password_stdin, &std::cin};
     if (user_add_command->parsed()) return user_add(load(global), user_name, user_groups, password_input, std::cout);
     if (user_passwd_command->parsed()) return user_passwd(load(global), user_name, password_input, std::cout);

@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -133,6 +134,8 @@ void read_routes(Config& config, YAML::Node const& node, NodeContext const& cont
 void read_trusted_proxies(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_promotion_targets(Config& config, YAML::Node const& node, NodeContext const& context);
 void read_registry_quotas(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_retention(Config& config, YAML::Node const& node, NodeContext const& context);
+void read_immutable_tags(Config& config, YAML::Node const& node, NodeContext const& context);
 
 std::string show_bool(bool value) {
   return value ? "true" : "false";
@@ -148,7 +151,7 @@ std::string show_list(Items const& items, Show const& show, std::string const& n
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 48> const schema{{
+std::array<Key, 50> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -302,6 +305,15 @@ std::array<Key, 48> const schema{{
      .doc = "how often berth serve collects garbage; 0s: never (run berth registry gc)",
      .store = [](Config& c, Value const& v) { c.registry.gc.interval = as_seconds(v); },
      .show = [](Config const& c) { return format_duration(c.registry.gc.interval.count()); }},
+    {.name = "registry.immutable_tags",
+     .kind = Kind::custom,
+     .doc = "tags that may not be overwritten or deleted once pushed: repositories (glob), tags (regexes)",
+     .show =
+         [](Config const& c) {
+           return show_list(
+               c.registry.immutable_tags, [](auto const& rule) { return rule.repositories; }, "none");
+         },
+     .read = read_immutable_tags},
     {.name = "registry.max_manifest_bytes",
      .kind = Kind::size,
      .min = kib,
@@ -332,6 +344,15 @@ std::array<Key, 48> const schema{{
                "none");
          },
      .read = read_registry_quotas},
+    {.name = "registry.retention",
+     .kind = Kind::custom,
+     .doc = "what `berth registry retention` deletes: repositories (glob), keep_last, keep_tags, untagged_after",
+     .show =
+         [](Config const& c) {
+           return show_list(
+               c.registry.retention, [](auto const& rule) { return rule.repositories; }, "none");
+         },
+     .read = read_retention},
     {.name = "registry.upload_expiry",
      .kind = Kind::duration,
      .min = hour,
@@ -953,6 +974,122 @@ void read_routes(Config& config, YAML::Node const& node, NodeContext const& cont
                                 " is already routed to " + other.upstream_url());
     routes.push_back(std::move(route));
   }
+}
+
+// The pieces of registry.retention and registry.immutable_tags rules.
+std::string read_scalar(YAML::Node const& value, std::string const& where, NodeContext const& context) {
+  if (!value.IsScalar()) context.error(value, where + ": expected a single value, got " + describe_node(value));
+  return value.Scalar();
+}
+
+std::string read_repository_glob(YAML::Node const& value, std::string const& where, NodeContext const& context) {
+  auto const pattern = read_scalar(value, where, context);
+  bool const plausible = !pattern.empty() && pattern.front() != '/' && pattern.back() != '/' &&
+                         std::all_of(pattern.begin(), pattern.end(), [](char ch) {
+                           return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                                  std::string_view("._-/*?").find(ch) != std::string_view::npos;
+                         });
+  if (!plausible)
+    context.error(value,
+                  where + ": expected a namespace, repository or glob like api, api/orders, api/* or model/**, got " +
+                      describe_node(value));
+  return pattern;
+}
+
+// A list of ECMAScript regular expressions, each compiled here so a typo is reported at its line.
+std::vector<std::string> read_tag_patterns(YAML::Node const& value, std::string const& where,
+                                           NodeContext const& context) {
+  if (!value.IsSequence())
+    context.error(value, where +
+                             ": expected a list of regular expressions like ['^v\\d+\\.\\d+\\.\\d+$', latest], got " +
+                             describe_node(value));
+  std::vector<std::string> patterns;
+  for (auto const& item : value) {
+    auto const pattern = read_scalar(item, where, context);
+    try {
+      std::regex const compiled(pattern, std::regex::ECMAScript);
+    } catch (std::regex_error const& error) {
+      context.error(item, where + ": invalid regular expression " + describe_scalar(pattern) + ": " + error.what() +
+                              "\nHINT: an ECMAScript regular expression matching a whole tag, quoted in single "
+                              "quotes, e.g. '^v\\d+\\.\\d+\\.\\d+$'");
+    }
+    patterns.push_back(pattern);
+  }
+  return patterns;
+}
+
+template <class Rule, class ReadField>
+std::vector<Rule> read_rules(YAML::Node const& node, std::string const& key, std::vector<std::string> const& fields,
+                             NodeContext const& context, ReadField const& read_field) {
+  std::vector<Rule> rules;
+  if (node.IsNull()) return rules;
+  if (!node.IsSequence())
+    context.error(node, key + ": expected a list of rules like \"- repositories: api/*\", got " + describe_node(node));
+  for (auto const& item : node) {
+    std::string const where = key + "[" + std::to_string(rules.size()) + "]";
+    if (!item.IsMap())
+      context.error(item, where + ": expected a map with repositories: and more, got " + describe_node(item));
+    Rule rule;
+    for (auto const& entry : item) {
+      auto const field = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+      if (field == "repositories")
+        rule.repositories = read_repository_glob(entry.second, where + ".repositories", context);
+      else if (std::find(fields.begin(), fields.end(), field) == fields.end() ||
+               !read_field(rule, field, entry.second, where + "." + field))
+        context.error(entry.first,
+                      "unknown key \"" + where + "." + field + "\" (known keys: repositories, " + join(fields) + ")");
+    }
+    if (rule.repositories.empty())
+      context.error(item, where + ": expected repositories: (a glob like api/* or model/**)");
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+// registry.retention: a list of {repositories, keep_last, keep_tags, untagged_after}.
+void read_retention(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.registry.retention = read_rules<registry::RetentionRule>(
+      node, "registry.retention", {"keep_last", "keep_tags", "untagged_after"}, context,
+      [&](registry::RetentionRule& rule, std::string const& field, YAML::Node const& value, std::string const& where) {
+        if (field == "keep_last") {
+          auto const count = parse_unsigned(read_scalar(value, where, context));
+          if (!count || *count > 1000000)
+            context.error(value, where + ": expected a number of tags from 0 to 1000000, got " + describe_node(value));
+          rule.keep_last = static_cast<std::size_t>(*count);
+        } else if (field == "keep_tags") {
+          rule.keep_tags = read_tag_patterns(value, where, context);
+        } else if (field == "untagged_after") {
+          // Days are the natural unit here; the other units are those of every duration.
+          auto const text = read_scalar(value, where, context);
+          std::optional<std::int64_t> seconds;
+          if (text.ends_with('d')) {
+            if (auto const days = parse_unsigned(std::string_view(text).substr(0, text.size() - 1));
+                days && *days <= 3650)
+              seconds = *days * 24 * hour;
+          } else {
+            seconds = parse_duration(text);
+          }
+          if (!seconds || *seconds < hour || *seconds > 3650 * 24 * hour)
+            context.error(value, where + ": expected a duration like 7d, 36h or 1h30m (from 1h to 3650d), got " +
+                                     describe_node(value));
+          rule.untagged_after = std::chrono::seconds(*seconds);
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+// registry.immutable_tags: a list of {repositories, tags}.
+void read_immutable_tags(Config& config, YAML::Node const& node, NodeContext const& context) {
+  config.registry.immutable_tags =
+      read_rules<registry::ImmutableTagRule>(node, "registry.immutable_tags", {"tags"}, context,
+                                             [&](registry::ImmutableTagRule& rule, std::string const& field,
+                                                 YAML::Node const& value, std::string const& where) {
+                                               if (field != "tags") return false;
+                                               rule.tags = read_tag_patterns(value, where, context);
+                                               return true;
+                                             });
 }
 
 // promotion.targets: {ENV: {registry, region, repository_prefix, create_repository, api_endpoint, ca_file}}.

@@ -6,7 +6,9 @@
 #include "berth/core/file_lock.hpp"
 #include "berth/core/log.hpp"
 #include "berth/registry/maintenance.hpp"
+#include "berth/registry/retention.hpp"
 #include "human.hpp"
+#include "retention_commands.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -146,6 +148,18 @@ GcSchedule::~GcSchedule() {
   if (thread_.joinable()) thread_.join();
 }
 
+// registry.retention before each scheduled collection, so what it untags is collected in the same run.
+void GcSchedule::apply_retention_rules() {
+  auto log = logger("registry");
+  auto plan = registry::plan_retention(storage_, config_.registry.retention, config_.registry.immutable_tags,
+                                       promoted_images(config_), std::chrono::system_clock::now());
+  auto report = registry::apply_retention(storage_, plan);
+  for (auto const& item : report.deleted) log->info("retention deleted {} reason=\"{}\"", item.name(), item.reason);
+  for (auto const& skipped : report.skipped) log->info("retention skipped {}", skipped);
+  log->info("retention applied tags_deleted={} manifests_deleted={} skipped={}", report.tags_deleted,
+            report.manifests_deleted, report.skipped.size());
+}
+
 void GcSchedule::loop() {
   auto log = logger("registry");
   auto const& gc = config_.registry.gc;
@@ -158,6 +172,7 @@ void GcSchedule::loop() {
   while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {
     lock.unlock();
     try {
+      if (!config_.registry.retention.empty()) apply_retention_rules();
       collect_garbage_locked(
           config_, storage_,
           {.grace_period = gc.grace_period, .delete_untagged = gc.delete_untagged, .dry_run = false});

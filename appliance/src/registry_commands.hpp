@@ -35,8 +35,9 @@ int registry_gc(Config const& config, GcCommandOptions const& options, std::ostr
 registry::GcReport collect_garbage_locked(Config const& config, registry::Storage& storage,
                                           registry::GcOptions const& options);
 
-/// Runs collect_garbage_locked every registry.gc.interval on its own thread while it lives;
-/// a busy lock postpones a run by ten minutes. Stops (waiting for a run in progress) on destruction.
+/// Runs collect_garbage_locked every registry.gc.interval on its own thread while it lives,
+/// each time after applying registry.retention; a busy lock postpones a run by ten minutes. Stops (waiting for a run in
+/// progress) on destruction.
 class GcSchedule {
 public:
   GcSchedule(Config const& config, registry::Storage& storage);
@@ -46,6 +47,7 @@ public:
 
 private:
   void loop();
+  void apply_retention_rules();
   Config const& config_;
   registry::Storage& storage_;
   std::mutex mutex_;

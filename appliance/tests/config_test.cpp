@@ -155,6 +155,8 @@ constexpr std::string_view leaf_keys[] = {
     "grace_period",
     "delete_untagged",
     "quotas",
+    "retention",
+    "immutable_tags",
     "enabled",
     "os_user",
     "port",

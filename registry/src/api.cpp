@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "berth/core/log.hpp"
 #include "berth/registry/names.hpp"
+#include "berth/registry/retention.hpp"
 #include "file_io.hpp"
 #include "routes.hpp"
 
@@ -195,7 +197,8 @@ private:
 
 class Api {
 public:
-  explicit Api(Storage& storage) : storage_(storage), config_(storage.config()) {}
+  explicit Api(Storage& storage)
+      : storage_(storage), config_(storage.config()), immutable_tags_(storage.config().immutable_tags) {}
 
   Reply handle(Request const& request) {
     try {
@@ -498,6 +501,16 @@ private:
     if (digest && digest_of(body, algorithm) != *digest)
       throw oci_error("DIGEST_INVALID",
                       "manifest pushed as " + reference + " has digest " + digest_of(body, algorithm).to_string());
+    // Check and write under one lock, so that two pushes racing for a new immutable tag cannot both win.
+    std::unique_lock<std::mutex> immutable_lock;
+    if (!digest) {
+      if (auto rule = immutable_tags_.rule_for(name, reference)) {
+        immutable_lock = std::unique_lock(immutable_tags_mutex_);
+        auto existing = storage_.resolve_tag(name, reference);
+        if (existing && *existing != digest_of(body, algorithm))  // the same manifest again is a harmless retry
+          throw immutable_tag_error(name, reference, *rule);
+      }
+    }
     auto stored =
         storage_.put_manifest(name, body, manifest, digest ? std::nullopt : std::optional(reference), algorithm);
     logger("registry")
@@ -536,8 +549,32 @@ private:
     return response;
   }
 
+  // The spec has no code for a conflict with the registry's state; DENIED is the one every client
+  // prints, and 409 says that credentials would not help.
+  static HttpError immutable_tag_error(std::string const& name, std::string const& tag, std::string const& rule) {
+    return oci_error("DENIED", ImmutableTags::refusal(name, tag, rule), 409);
+  }
+  static HttpError immutable_delete_error(std::string const& name, std::string const& tag, std::string const& rule,
+                                          std::optional<Digest> const& digest) {
+    return oci_error("DENIED",
+                     (digest ? "manifest " + digest->to_string() + " is tagged " + name + ":" + tag + ", which is"
+                             : "tag " + name + ":" + tag + " is") +
+                         " immutable (registry.immutable_tags rule '" + rule + "'); it cannot be deleted",
+                     409);
+  }
+
   Reply delete_manifest(std::string const& name, std::string const& reference) {
     require_delete_enabled();
+    std::lock_guard immutable_lock(immutable_tags_mutex_);
+    if (auto digest = Digest::parse(reference)) {
+      // Deleting the manifest would take its tags with it.
+      for (auto const& tag : storage_.tags(name).value_or(std::vector<std::string>{}))
+        if (auto rule = immutable_tags_.rule_for(name, tag); rule && storage_.resolve_tag(name, tag) == *digest)
+          throw immutable_delete_error(name, tag, *rule, digest);
+    } else if (auto rule = is_valid_tag(reference) ? immutable_tags_.rule_for(name, reference) : std::nullopt;
+               rule && storage_.resolve_tag(name, reference)) {
+      throw immutable_delete_error(name, reference, *rule, std::nullopt);
+    }
     if (auto digest = Digest::parse(reference)) {
       if (!storage_.delete_manifest(name, *digest))
         throw oci_error("MANIFEST_UNKNOWN", "manifest " + reference + " is not in repository " + name);
@@ -602,6 +639,8 @@ private:
 
   Storage& storage_;
   Config const& config_;
+  ImmutableTags const immutable_tags_;
+  std::mutex immutable_tags_mutex_;  // held across an immutable tag's check and write (or delete)
 };
 
 }  // namespace

@@ -2,13 +2,31 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace berth::registry {
+
+/// One entry of registry.retention: what to keep in the repositories matching `repositories`
+/// (retention.hpp applies it). Regular expressions are ECMAScript and must match a whole tag.
+struct RetentionRule {
+  std::string repositories = {};                            ///< glob as in access: ("api/*", "model/**")
+  std::optional<std::size_t> keep_last = {};                ///< newest tags kept; absent: every tag is kept
+  std::vector<std::string> keep_tags = {};                  ///< tags matching any of these are always kept
+  std::optional<std::chrono::seconds> untagged_after = {};  ///< absent: untagged manifests are kept
+};
+
+/// One entry of registry.immutable_tags: tags in the matching repositories that may not be
+/// moved or deleted once pushed.
+struct ImmutableTagRule {
+  std::string repositories = {};       ///< glob as in access:
+  std::vector<std::string> tags = {};  ///< regular expressions (whole tag); empty: every tag
+};
 
 struct Config {
   std::filesystem::path root;  ///< registry storage, <primary volume>/registry
@@ -25,6 +43,8 @@ struct Config {
     std::chrono::seconds grace_period{std::chrono::hours(1)};
     bool delete_untagged = false;
   } gc;
+  std::vector<RetentionRule> retention;                ///< first rule whose glob matches applies
+  std::vector<ImmutableTagRule> immutable_tags;        ///< a tag matched by any rule is immutable
 };
 
 }  // namespace berth::registry
