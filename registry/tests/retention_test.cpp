@@ -72,7 +72,13 @@ protected:
     std::string bytes =
         R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)" + list + "]}";
     Digest digest = digest_of(bytes);
+    // Storing an index stamps its children as in use (for garbage collection); these tests give
+    // every manifest its age explicitly, so the children keep theirs.
+    std::vector<fs::file_time_type> child_times;
+    for (auto const& child : children) child_times.push_back(fs::last_write_time(revision(repo, child)));
     put_bytes(repo, bytes, tag, digest);
+    for (std::size_t idx = 0; idx < children.size(); ++idx)
+      fs::last_write_time(revision(repo, children[idx]), child_times[idx]);
     age_manifest(repo, digest, age);
     age_tag(repo, tag, age);
     return digest;
@@ -84,8 +90,11 @@ protected:
   void age_tag(std::string const& repo, std::string const& tag, Clock::duration age) {
     set_time(dir_.path() / "registry/repositories" / repo / "_manifests/tags" / tag, now_ - age);
   }
+  fs::path revision(std::string const& repo, Digest const& digest) const {
+    return dir_.path() / "registry/repositories" / repo / "_manifests/revisions/sha256" / digest.hex();
+  }
   void age_manifest(std::string const& repo, Digest const& digest, Clock::duration age) {
-    set_time(dir_.path() / "registry/repositories" / repo / "_manifests/revisions/sha256" / digest.hex(), now_ - age);
+    set_time(revision(repo, digest), now_ - age);
   }
 
   RetentionPlan plan(std::vector<RetentionRule> const& rules, ProtectedImages const& protected_images = {},
