@@ -20,6 +20,7 @@
 #include "promote_commands.hpp"
 #include "registry_commands.hpp"
 #include "retention_commands.hpp"
+#include "robot_commands.hpp"
 #include "serve.hpp"
 #include "tls_commands.hpp"
 #include "user_commands.hpp"
@@ -234,6 +235,38 @@ int run_cli(int argc, char** argv) {
   for (auto* command : {user_add_command, user_passwd_command})
     command->add_flag("--password-stdin", password_stdin, "read the password as one line from stdin");
 
+  auto* robot_command =
+      app.add_subcommand("robot", "manage robot accounts for CI (auth.robots): tokens that expire, revoke and rotate");
+  robot_command->require_subcommand(1);
+  RobotAddOptions robot_options;
+  std::string robot_expires;
+  auto* robot_add_command = robot_command->add_subcommand(
+      "add", "add a robot (login robot+NAME) and print its token, once: TOKEN=$(berth robot add NAME ...)");
+  auto* robot_list_command = robot_command->add_subcommand("list", "list the robots, their state and last sign-in");
+  auto* robot_revoke_command =
+      robot_command->add_subcommand("revoke", "stop a robot at once: no sign-in, its tokens refused");
+  auto* robot_rotate_command =
+      robot_command->add_subcommand("rotate", "give a robot a new token; the old one stops working at once");
+  auto* robot_del_command = robot_command->add_subcommand("del", "remove a robot");
+  for (auto* command : {robot_add_command, robot_revoke_command, robot_rotate_command, robot_del_command})
+    command->add_option("NAME", robot_options.name, "robot name (it signs in as robot+NAME)")->required();
+  robot_add_command->add_option("--group", robot_options.groups, "put the robot in this group (repeatable)");
+  robot_add_command->add_option("--description", robot_options.description, "what the robot is for (one line)");
+  auto const lifetime = CLI::Validator(
+      [](std::string& text) {
+        return parse_robot_lifetime(text) ? std::string()
+                                          : "expected a duration like 90d, 12h or 4w (units s, m, h, d, w; "
+                                            "at most 3650d), got \"" +
+                                                text + "\"";
+      },
+      "DURATION");
+  for (auto* command : {robot_add_command, robot_rotate_command})
+    command
+        ->add_option("--expires", robot_expires,
+                     command == robot_add_command ? "the token expires after this long (default: never)"
+                                                  : "a new expiry, this long from now (default: keep the old one)")
+        ->check(lifetime);
+
   PromoteOptions promote_options;
   bool promote_history_wanted = false;
   auto* promote_command = app.add_subcommand(
@@ -327,6 +360,13 @@ int run_cli(int argc, char** argv) {
     if (user_passwd_command->parsed()) return user_passwd(load(global), user_name, password_input, std::cout);
     if (user_del_command->parsed()) return user_del(load(global), user_name, std::cout);
     if (user_list_command->parsed()) return user_list(load(global), std::cout);
+    if (!robot_expires.empty()) robot_options.lifetime = parse_robot_lifetime(robot_expires);
+    if (robot_add_command->parsed()) return robot_add(load(global), robot_options, std::cout, std::cerr);
+    if (robot_list_command->parsed()) return robot_list(load(global), std::cout);
+    if (robot_revoke_command->parsed()) return robot_revoke(load(global), robot_options.name, std::cout);
+    if (robot_rotate_command->parsed())
+      return robot_rotate(load(global), robot_options.name, robot_options.lifetime, std::cout, std::cerr);
+    if (robot_del_command->parsed()) return robot_del(load(global), robot_options.name, std::cout);
     if (tls_ca_command->parsed()) return tls_ca(load(global), std::cout);
     if (backup_run_command->parsed()) return backup_run(load(global), std::cout);
     if (backup_list_command->parsed()) return backup_list(load(global), std::cout);

@@ -35,6 +35,7 @@
 
 #include "berth/postgres/databases.hpp"
 #include "berth/proxy/htpasswd.hpp"
+#include "berth/proxy/robots.hpp"
 #include "berth/registry/ecr_client.hpp"
 #include "berth/registry/names.hpp"
 
@@ -151,7 +152,7 @@ std::string show_list(Items const& items, Show const& show, std::string const& n
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 50> const schema{{
+std::array<Key, 51> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -167,6 +168,11 @@ std::array<Key, 50> const schema{{
      .doc = "htpasswd file of bcrypt users (berth user add, or htpasswd -B); users there turn authentication on",
      .store = [](Config& c, Value const& v) { c.auth.htpasswd = std::get<fs::path>(v); },
      .show = [](Config const& c) { return htpasswd_file(c).string(); }},
+    {.name = "auth.robots",
+     .kind = Kind::path,
+     .doc = "robot accounts file (berth robot add): SHA-256 hashes of robot tokens, read again when it changes",
+     .store = [](Config& c, Value const& v) { c.auth.robots = std::get<fs::path>(v); },
+     .show = [](Config const& c) { return robots_file(c).string(); }},
     {.name = "auth.token_lifetime",
      .kind = Kind::duration,
      .min = minute,
@@ -1435,7 +1441,9 @@ private:
         auto const& value = field.second;
         if (name == "users" || name == "groups") {
           for (auto const& account : words(value, name)) {
-            if (!proxy::is_valid_account_name(account))
+            // Robots are granted by their login, "robot+NAME".
+            bool const robot = name == "users" && proxy::robot_name_of(account);
+            if (!proxy::is_valid_account_name(account) && !robot)
               fail(value.Mark(), std::string(key.name) + "." + name + ": invalid name " + describe_scalar(account));
             (name == "users" ? grant.users : grant.groups).push_back(account);
           }
@@ -1617,6 +1625,14 @@ fs::path htpasswd_file(Config const& config) {
 
 fs::path groups_file(Config const& config) {
   return config.auth.groups.empty() ? config.primary / "secrets" / "groups" : config.auth.groups;
+}
+
+fs::path robots_file(Config const& config) {
+  return config.auth.robots.empty() ? htpasswd_file(config).parent_path() / "robots" : config.auth.robots;
+}
+
+fs::path robot_last_use_file(Config const& config) {
+  return config.primary / "run" / "robots-last-used";
 }
 
 fs::path token_key_file(Config const& config) {

@@ -2,6 +2,7 @@
 #include "serve.hpp"
 
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -21,6 +22,7 @@
 #include "berth/proxy/auth.hpp"
 #include "berth/proxy/https_redirect.hpp"
 #include "berth/proxy/metrics.hpp"
+#include "berth/proxy/robots.hpp"
 #include "berth/proxy/server.hpp"
 #include "berth/registry/access.hpp"
 #include "berth/registry/api.hpp"
@@ -93,29 +95,45 @@ void add_metrics_route(proxy::Router& router, std::shared_ptr<proxy::Metrics con
     });
 }
 
-// Users in the htpasswd file turn authentication on; nullptr when there are none.
+// Users in the htpasswd file or robots in the robots file turn authentication on; nullptr when
+// there are neither.
 std::shared_ptr<proxy::Authenticator const> make_authenticator(Config const& config) {
   auto const users = proxy::HtpasswdFile::read(htpasswd_file(config));
-  if (users.users().empty()) return nullptr;
+  // Read here too so that a robots file berth cannot use stops the start, as the htpasswd does.
+  auto const robots = proxy::RobotsFile::read(robots_file(config));
+  if (users.users().empty() && robots.robots().empty()) return nullptr;
   std::map<std::string, std::string> hash_by_user;
   for (auto const& user : users.users()) hash_by_user[user] = *users.hash_of(user);
   auto groups = proxy::GroupFile::read(groups_file(config)).groups();
   auto log = logger("berth");
-  log->info("authentication is on users={} grants={} htpasswd={}", hash_by_user.size(), config.auth.access.size(),
-            htpasswd_file(config).string());
+  log->info("authentication is on users={} grants={} robots={} htpasswd={} robots_file={}", hash_by_user.size(),
+            config.auth.access.size(), robots.robots().size(), htpasswd_file(config).string(),
+            robots_file(config).string());
   // A grant naming someone who does not exist is likely a typo that silently grants nothing.
+  // Robots may be added later without a restart, so a missing one is only worth a note.
   for (auto const& grant : config.auth.access) {
-    for (auto const& user : grant.users)
-      if (!hash_by_user.contains(user)) log->warn("access: user {} is not in {}", user, htpasswd_file(config).string());
+    for (auto const& user : grant.users) {
+      if (auto const robot = proxy::robot_name_of(user)) {
+        if (robots.find(*robot) == nullptr)
+          log->info("access: robot {} is not in {} (yet)", *robot, robots_file(config).string());
+      } else if (!hash_by_user.contains(user)) {
+        log->warn("access: user {} is not in {}", user, htpasswd_file(config).string());
+      }
+    }
     for (auto const& group : grant.groups)
-      if (!groups.contains(group)) log->warn("access: group {} is not in {}", group, groups_file(config).string());
+      if (!groups.contains(group) && std::none_of(robots.robots().begin(), robots.robots().end(), [&](auto& robot) {
+            return std::find(robot.groups.begin(), robot.groups.end(), group) != robot.groups.end();
+          }))
+        log->warn("access: group {} is not in {}", group, groups_file(config).string());
   }
   auto tokens = config.auth.tokens;
   if (config.server.tls.enabled) tokens.scheme = "https";  // the realm clients fetch tokens from
+  // The robots file is followed while serving: `berth robot` changes apply without a restart.
+  auto robot_checker = std::make_shared<proxy::RobotChecker const>(robots_file(config), robot_last_use_file(config));
   return std::make_shared<proxy::Authenticator const>(
       tokens, std::make_shared<proxy::PasswordChecker const>(std::move(hash_by_user)),
       proxy::AccessPolicy(config.auth.access, std::move(groups)),
-      proxy::TokenKey::load_or_create(token_key_file(config)));
+      proxy::TokenKey::load_or_create(token_key_file(config)), std::move(robot_checker));
 }
 
 }  // namespace

@@ -64,19 +64,22 @@ bool repository_matches(std::string_view pattern, std::string_view repository) {
 AccessPolicy::AccessPolicy(std::vector<Grant> grants, std::map<std::string, std::vector<std::string>> members_by_group)
     : grants_(std::move(grants)), members_by_group_(members_by_group.begin(), members_by_group.end()) {}
 
-bool AccessPolicy::applies_to(Grant const& grant, std::optional<std::string_view> user) const {
+bool AccessPolicy::applies_to(Grant const& grant, std::optional<std::string_view> user,
+                              std::vector<std::string> const& more_groups) const {
   if (grant.anonymous) return true;
   if (!user) return false;
   if (contains(grant.users, *user)) return true;
   return std::any_of(grant.groups.begin(), grant.groups.end(), [&](std::string const& group) {
+    if (contains(more_groups, group)) return true;
     auto const members = members_by_group_.find(group);
     return members != members_by_group_.end() && contains(members->second, *user);
   });
 }
 
-bool AccessPolicy::allows(std::optional<std::string_view> user, std::string_view repository, Action action) const {
+bool AccessPolicy::allows(std::optional<std::string_view> user, std::string_view repository, Action action,
+                          std::vector<std::string> const& more_groups) const {
   return std::any_of(grants_.begin(), grants_.end(), [&](Grant const& grant) {
-    if (!contains(grant.actions, action) || !applies_to(grant, user)) return false;
+    if (!contains(grant.actions, action) || !applies_to(grant, user, more_groups)) return false;
     if (action == Action::catalog) return true;
     return std::any_of(grant.repositories.begin(), grant.repositories.end(),
                        [&](std::string const& pattern) { return repository_matches(pattern, repository); });

@@ -147,8 +147,45 @@ HttpError unauthorized(std::string const& message) {
 }  // namespace
 
 Authenticator::Authenticator(AuthConfig config, std::shared_ptr<PasswordChecker const> passwords, AccessPolicy policy,
-                             TokenKey key)
-    : config_(std::move(config)), passwords_(std::move(passwords)), policy_(std::move(policy)), key_(std::move(key)) {}
+                             TokenKey key, std::shared_ptr<RobotChecker const> robots)
+    : config_(std::move(config)),
+      passwords_(std::move(passwords)),
+      policy_(std::move(policy)),
+      key_(std::move(key)),
+      robots_(std::move(robots)) {}
+
+std::optional<std::string> Authenticator::refusal(std::string const& user, std::string const& password,
+                                                  Request const& request) const {
+  auto const robot = robot_name_of(user);
+  if (!robot) {
+    if (passwords_->check(user, password)) return std::nullopt;
+    logger("auth")->info("sign-in refused user={} remote={}", user, request.remote_address);
+    return "wrong user name or password";
+  }
+  // Robots never reach the bcrypt check: a 256-bit secret needs no slow hash.
+  auto const outcome = robots_ ? robots_->check(*robot, password) : RobotCheck::wrong_secret;
+  switch (outcome) {
+    case RobotCheck::ok: return std::nullopt;
+    case RobotCheck::wrong_secret:
+      logger("auth")->info("sign-in refused user={} remote={}", user, request.remote_address);
+      return "wrong user name or password";
+    // Only a client holding the right secret learns the robot's state.
+    case RobotCheck::expired:
+      logger("auth")->info("sign-in refused user={} reason=expired remote={}", user, request.remote_address);
+      return "robot " + *robot + " has expired; ask the registry's administrator to rotate it";
+    case RobotCheck::revoked:
+      logger("auth")->info("sign-in refused user={} reason=revoked remote={}", user, request.remote_address);
+      return "robot " + *robot + " has been revoked";
+  }
+  return "wrong user name or password";
+}
+
+bool Authenticator::allows(std::optional<std::string> const& user, std::string_view repository, Action action) const {
+  if (!user) return policy_.allows(std::nullopt, repository, action);
+  auto const robot = robot_name_of(*user);
+  return policy_.allows(*user, repository, action,
+                        robot && robots_ ? robots_->groups_of(*robot) : std::vector<std::string>{});
+}
 
 void Authenticator::challenge(Request const& request, std::optional<RequiredAccess> const& required,
                               std::string const& message) const {
@@ -170,11 +207,16 @@ void Authenticator::authorize(Request const& request, std::optional<RequiredAcce
       claims = key_.verify(*token, config_.service, Clock::now());
       if (!claims) challenge(request, required, "the bearer token is invalid or expired; sign in again");
       if (!claims->subject.empty()) user = claims->subject;
-    } else if (auto const credentials = basic_credentials(*header)) {
-      if (!passwords_->check(credentials->user, credentials->password)) {
-        logger("auth")->info("sign-in refused user={} remote={}", credentials->user, request.remote_address);
-        challenge(request, required, "wrong user name or password");
+      // A robot's token dies with the robot (revoke, del, expiry) and with its old secret (rotate).
+      if (auto const robot = robot_name_of(claims->subject);
+          robot && !(robots_ && robots_->token_stands(*robot, claims->issued_at))) {
+        logger("auth")->info("bearer token refused user={} reason=robot-no-longer-valid remote={}", claims->subject,
+                             request.remote_address);
+        challenge(request, required, "the robot this token was issued to is no longer valid; sign in again");
       }
+    } else if (auto const credentials = basic_credentials(*header)) {
+      if (auto const message = refusal(credentials->user, credentials->password, request))
+        challenge(request, required, *message);
       user = credentials->user;
     } else {
       challenge(request, required, "unsupported authorization scheme; use Basic or Bearer");
@@ -186,8 +228,7 @@ void Authenticator::authorize(Request const& request, std::optional<RequiredAcce
     if (user || claims) return;
     challenge(request, required, "authentication required");
   }
-  std::optional<std::string_view> const who = user ? std::optional<std::string_view>(*user) : std::nullopt;
-  bool const allowed = policy_.allows(who, required->repository, required->action);
+  bool const allowed = allows(user, required->repository, required->action);
   if (claims ? covers(*claims, *required) : allowed) return;
   // Without credentials, or with a token that lacks a scope the user would get: ask the client
   // to (re)authenticate for that scope. Otherwise the grants say no.
@@ -208,9 +249,11 @@ Response Authenticator::issue_token(Request const& request) const {
   std::optional<std::string> user;
   if (auto const header = request.headers.get("Authorization")) {
     auto const credentials = basic_credentials(*header);
-    if (!credentials || !passwords_->check(credentials->user, credentials->password)) {
+    auto const message = credentials ? refusal(credentials->user, credentials->password, request)
+                                     : std::optional<std::string>("wrong user name or password");
+    if (message) {
       logger("auth")->info("token refused remote={}", request.remote_address);
-      auto error = unauthorized("wrong user name or password");
+      auto error = unauthorized(*message);
       error.headers.set("WWW-Authenticate", "Basic realm=\"" + config_.service + "\"");
       throw error;
     }
@@ -220,7 +263,6 @@ Response Authenticator::issue_token(Request const& request) const {
   if (auto const service = request.query_param("service"); service && *service != config_.service)
     throw HttpError(400, "UNSUPPORTED", "this token service is \"" + config_.service + "\", not \"" + *service + "\"");
 
-  std::optional<std::string_view> const who = user ? std::optional<std::string_view>(*user) : std::nullopt;
   TokenClaims claims;
   for (auto const& scope : scopes_of(request)) {
     auto const first = scope.find(':');
@@ -230,7 +272,7 @@ Response Authenticator::issue_token(Request const& request) const {
     ResourceAccess granted{scope.substr(0, first), scope.substr(first + 1, last - first - 1), {}};
     std::string_view actions = std::string_view(scope).substr(last + 1);
     if (granted.type == "registry" && granted.name == "catalog") {
-      if (policy_.allows(who, "", Action::catalog)) granted.actions.push_back("*");
+      if (allows(user, "", Action::catalog)) granted.actions.push_back("*");
     } else if (granted.type == "repository") {
       while (!actions.empty()) {
         auto const comma = actions.find(',');
@@ -239,7 +281,7 @@ Response Authenticator::issue_token(Request const& request) const {
         for (auto action : {Action::pull, Action::push, Action::delete_}) {
           bool const asked = word == "*" || word == to_string(action);
           auto const name = std::string(to_string(action));
-          if (asked && policy_.allows(who, granted.name, action) &&
+          if (asked && allows(user, granted.name, action) &&
               std::find(granted.actions.begin(), granted.actions.end(), name) == granted.actions.end())
             granted.actions.push_back(name);
         }

@@ -22,6 +22,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "atomic_file.hpp"
+
 namespace berth::proxy {
 namespace {
 
@@ -62,7 +64,9 @@ std::vector<std::string> read_lines(fs::path const& file) {
   throw Error(file.string() + ":" + std::to_string(line_idx + 1) + ": " + problem + "\nHINT: " + hint);
 }
 
-void write_atomically(fs::path const& file, std::string const& text) {
+}  // namespace
+
+void write_file_atomically(fs::path const& file, std::string const& text, bool durable) {
   auto fail = [&](std::string const& what) {
     return Error("cannot write " + file.string() + ": " + what + ": " + std::strerror(errno) +
                  "\nHINT: check the directory exists and is writable (run as root for /etc/berth)");
@@ -98,7 +102,7 @@ void write_atomically(fs::path const& file, std::string const& text) {
     if (count < 0) throw give_up("write");
     written += static_cast<std::size_t>(count);
   }
-  if (::fsync(fd) != 0) throw give_up("fsync");
+  if (durable && ::fsync(fd) != 0) throw give_up("fsync");
   if (::close(fd) != 0) {
     auto error = fail("close");
     ::unlink(temp.c_str());
@@ -109,13 +113,12 @@ void write_atomically(fs::path const& file, std::string const& text) {
     ::unlink(temp.c_str());
     throw error;
   }
+  if (!durable) return;
   if (int const dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
 }
-
-}  // namespace
 
 std::string hash_password(std::string_view password, int cost) {
   std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
@@ -215,7 +218,7 @@ bool HtpasswdFile::remove(std::string_view user) {
 void HtpasswdFile::write(fs::path const& file) const {
   std::string text;
   for (auto const& line : lines_) text += line.text + "\n";
-  write_atomically(file, text);
+  write_file_atomically(file, text);
 }
 
 GroupFile GroupFile::read(fs::path const& file) {
@@ -298,7 +301,7 @@ void GroupFile::write(fs::path const& file) const {
     for (auto const& member : line.members) text += " " + member;
     text += "\n";
   }
-  write_atomically(file, text);
+  write_file_atomically(file, text);
 }
 
 struct PasswordChecker::Cache {

@@ -93,6 +93,15 @@ protected:
       response.stream_length = fs::file_size(blob_);
       return response;
     });
+    // /sized?N: the first N bytes of the blob, as a file body of its own.
+    routes.add(Method::get, "/sized", [this](Request const& request) -> Reply {
+      auto const file = dir_.path() / ("sized-" + request.query);
+      std::ofstream(file, std::ios::binary) << read_file(blob_).substr(0, std::stoul(request.query));
+      Response response;
+      response.body = std::make_unique<WholeFileSource>(file);
+      response.stream_length = fs::file_size(file);
+      return response;
+    });
     routes.add(Method::put, "/upload",
                [this](Request const&) -> Reply { return std::make_unique<KeepingSink>(uploaded_); });
     return routes;
@@ -204,6 +213,30 @@ TEST_F(TlsServer, SendsFileBodiesAndReceivesUploads) {
   ASSERT_EQ(put.exit_code, 0) << put.output;
   EXPECT_EQ(put.output, "{\"received\":" + std::to_string(fs::file_size(blob_)) + "}");
   EXPECT_EQ(uploaded_, read_file(blob_));
+}
+
+// File bodies that go out with their head in one write, and those around the edges of that
+// path, one after the other on one keep-alive connection.
+TEST_F(TlsServer, SendsFileBodiesOfEverySizeOnOneConnection) {
+  start(tls_config());
+  std::vector<std::size_t> const sizes = {
+      0,          1, 1000, 64 * 1024, 64 * 1024 + 1, 256 * 1024 - 400, 256 * 1024 - 100, 256 * 1024, 256 * 1024 + 1,
+      1024 * 1024};
+  std::vector<std::string> args = {"-w", "%{http_code} %{size_download} %{num_connects}\n"};
+  for (auto const size : sizes) {
+    args.push_back("-o");
+    args.push_back((dir_.path() / ("got-" + std::to_string(size))).string());
+    args.push_back(url("/sized?" + std::to_string(size)));
+  }
+  auto const got = curl(args);
+  ASSERT_EQ(got.exit_code, 0) << got.output;
+  std::string expected;
+  for (std::size_t size_idx = 0; size_idx < sizes.size(); ++size_idx)
+    expected += "200 " + std::to_string(sizes[size_idx]) + (size_idx == 0 ? " 1\n" : " 0\n");
+  EXPECT_EQ(got.output, expected);
+  auto const bytes = read_file(blob_);
+  for (auto const size : sizes)
+    EXPECT_EQ(read_file(dir_.path() / ("got-" + std::to_string(size))), bytes.substr(0, size)) << size;
 }
 
 TEST_F(TlsServer, DropsAClientThatNeverHandshakesWhileServingOthers) {

@@ -65,6 +65,7 @@ struct Config {
   struct Auth {
     std::filesystem::path htpasswd;
     std::filesystem::path groups;
+    std::filesystem::path robots;
     std::vector<proxy::Grant> access;
     proxy::AuthConfig tokens;
   } auth;
@@ -74,6 +75,10 @@ struct Config {
 std::filesystem::path htpasswd_file(Config const& config);
 /// The group file (auth.groups, else <primary>/secrets/groups).
 std::filesystem::path groups_file(Config const& config);
+/// The robots file (auth.robots, else "robots" next to the htpasswd file).
+std::filesystem::path robots_file(Config const& config);
+/// Where `berth serve` records when each robot last signed in: <primary>/run/robots-last-used.
+std::filesystem::path robot_last_use_file(Config const& config);
 /// Where the registry token signing key is kept: <primary>/secrets/token-signing-key.pem.
 std::filesystem::path token_key_file(Config const& config);
 

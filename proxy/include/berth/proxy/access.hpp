@@ -41,11 +41,14 @@ public:
   AccessPolicy(std::vector<Grant> grants, std::map<std::string, std::vector<std::string>> members_by_group);
 
   /// Whether `user` (nullopt: anonymous) may do `action` on `repository`. For
-  /// Action::catalog the repository is ignored. Thread-safe (const).
-  bool allows(std::optional<std::string_view> user, std::string_view repository, Action action) const;
+  /// Action::catalog the repository is ignored. `more_groups`: groups the user is in besides
+  /// those of the group file (a robot's, from the robots file). Thread-safe (const).
+  bool allows(std::optional<std::string_view> user, std::string_view repository, Action action,
+              std::vector<std::string> const& more_groups = {}) const;
 
 private:
-  bool applies_to(Grant const& grant, std::optional<std::string_view> user) const;
+  bool applies_to(Grant const& grant, std::optional<std::string_view> user,
+                  std::vector<std::string> const& more_groups) const;
   std::vector<Grant> grants_;
   std::map<std::string, std::vector<std::string>, std::less<>> members_by_group_;
 };

@@ -15,6 +15,7 @@
 #include "berth/proxy/htpasswd.hpp"
 #include "berth/proxy/http.hpp"
 #include "berth/proxy/jwt.hpp"
+#include "berth/proxy/robots.hpp"
 #include "berth/proxy/router.hpp"
 
 namespace berth::proxy {
@@ -37,10 +38,14 @@ using RequiredAccessRule = std::function<std::optional<RequiredAccess>(Request c
 
 class Authenticator {
 public:
-  Authenticator(AuthConfig config, std::shared_ptr<PasswordChecker const> passwords, AccessPolicy policy, TokenKey key);
+  /// `robots` (may be null: no robot accounts) signs in "robot+NAME" logins; everyone else is
+  /// checked against `passwords`.
+  Authenticator(AuthConfig config, std::shared_ptr<PasswordChecker const> passwords, AccessPolicy policy, TokenKey key,
+                std::shared_ptr<RobotChecker const> robots = nullptr);
 
   /// Lets `request` through, or throws HttpError: 401 UNAUTHORIZED with a Bearer challenge when
-  /// credentials are missing, wrong, or a token lacks the scope the user could have; 403 DENIED
+  /// credentials are missing, wrong, or a token lacks the scope the user could have, or was
+  /// issued to a robot since revoked, expired, deleted or rotated; 403 DENIED
   /// naming the action and repository when the grants do not allow it. Thread-safe.
   void authorize(Request const& request, std::optional<RequiredAccess> const& required) const;
 
@@ -52,10 +57,15 @@ public:
 private:
   [[noreturn]] void challenge(Request const& request, std::optional<RequiredAccess> const& required,
                               std::string const& message) const;
+  /// nullopt when `user` signs in with `password`; else what to tell the client (logged here).
+  std::optional<std::string> refusal(std::string const& user, std::string const& password,
+                                     Request const& request) const;
+  bool allows(std::optional<std::string> const& user, std::string_view repository, Action action) const;
   AuthConfig config_;
   std::shared_ptr<PasswordChecker const> passwords_;
   AccessPolicy policy_;
   TokenKey key_;
+  std::shared_ptr<RobotChecker const> robots_;
 };
 
 /// Registers GET /token and guards every route under `prefix` with `authenticator`, asking
