@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ struct SnapshotInfo {
   std::string started;
   std::string finished;
   double duration_seconds = 0;
+  /// Seconds of each part: "files" (the archive), "blobs" (the pool), "postgres" (the base
+  /// backup), "row_counts"; the manifest's "durations" without "total".
+  std::map<std::string, double> part_seconds;
   std::uint64_t bytes_added = 0;  ///< new bytes on the backup volume (files + new pool blobs)
   std::uint64_t bytes_total = 0;  ///< bytes the snapshot refers to (files + all its blobs)
   std::size_t blobs = 0;
