@@ -61,7 +61,7 @@ timed() {  # timed SIDE STEP COMMAND...: runs it, records wall seconds, fails lo
   took["$side $step"]=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
   echo "$side $step: ${took["$side $step"]} s" >&2
 }
-bytes_of() { du -sb "$@" 2>/dev/null | awk '{ n += $1 } END { printf "%d\n", n }'; }
+bytes_of() { du -sb "$@" 2>/dev/null | awk '{ n += $1 } END { printf "%.0f\n", n }'; }
 
 # --- The data ------------------------------------------------------------------------------
 # The same OCI layouts as lib.sh's make_image, written by one python process: gzip at level 0

@@ -456,10 +456,13 @@ SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSo
       });
   // The new names, durable before any manifest refers to them: one fsync per folder.
   std::set<fs::path> folders;
-  for (auto const index : missing)
-    if (found[index].copied) folders.insert(found[index].pooled.parent_path());
+  for (auto const index : missing) {
+    if (!found[index].copied) continue;
+    folders.insert(found[index].pooled.parent_path());                // the blob's name
+    folders.insert(found[index].pooled.parent_path().parent_path());  // its folder's, when new
+  }
+  if (!folders.empty()) folders.insert(volume / "pool");
   for (auto const& folder : folders) detail::fsync_path(folder);
-  if (!folders.empty()) detail::fsync_path(volume / "pool");
 
   json blobs = json::array();
   std::uint64_t bytes_added = 0;
