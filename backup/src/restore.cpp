@@ -175,7 +175,7 @@ std::vector<Mismatch> verify_snapshot(Config const& config, std::string const& i
     check_file(check.file, check.label, check.size, check.hex, check.sha512, check.found);
   });
   std::vector<Mismatch> mismatches;
-  std::size_t file_count = manifest.at("files").size();
+  std::size_t const file_count = manifest.at("files").size();
   for (std::size_t index = 0; index < file_count; ++index)
     mismatches.insert(mismatches.end(), checks[index].found.begin(), checks[index].found.end());
   if (fs::exists(folder / "files.tar.zst"))
