@@ -118,6 +118,7 @@ int backup_run(Config const& config, std::ostream& out) {
     summary["bytes_added"] = info->bytes_added;
     summary["bytes_total"] = info->bytes_total;
     summary["database"] = info->has_database;
+    summary["durations"] = info->part_seconds;
     return 0;
   });
 }

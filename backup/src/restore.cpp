@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <future>
 #include <map>
 
 #include "berth/backup/snapshot.hpp"
@@ -25,7 +26,7 @@ struct ArchiveReader {
   explicit ArchiveReader(fs::path const& file) {
     archive_read_support_filter_all(handle);
     archive_read_support_format_all(handle);
-    if (archive_read_open_filename(handle, file.c_str(), 1 << 16) != ARCHIVE_OK)
+    if (archive_read_open_filename(handle, file.c_str(), 1 << 20) != ARCHIVE_OK)
       throw Error("cannot open archive " + file.string() + ": " + error());
   }
   ~ArchiveReader() { archive_read_free(handle); }
@@ -145,19 +146,42 @@ void hand_data_dir_over(fs::path const& data_dir, std::string const& os_user) {
 std::vector<Mismatch> verify_snapshot(Config const& config, std::string const& id) {
   auto const manifest = detail::read_manifest(config, id);
   auto const folder = config.volume / "snapshots" / id;
-  std::vector<Mismatch> mismatches;
+  // Every file and blob is hashed on its own, on copy_threads threads; each keeps its own
+  // mismatches so that the report comes out in the manifest's order.
+  struct Check {
+    fs::path file;
+    std::string label, hex;
+    std::uint64_t size = 0;
+    bool sha512 = false;
+    std::vector<Mismatch> found;
+  };
+  std::vector<Check> checks;
   for (auto const& file : manifest.at("files")) {
     std::string const name = file.at("path");
-    check_file(folder / name, "snapshots/" + id + "/" + name, file.at("size"), file.at("sha256"), false, mismatches);
+    checks.push_back({folder / name, "snapshots/" + id + "/" + name, file.at("sha256"), file.at("size"), false, {}});
   }
-  if (fs::exists(folder / "files.tar.zst"))
-    verify_archive(folder / "files.tar.zst", manifest.at("entries"), mismatches);
   for (auto const& blob : manifest.at("blobs")) {
     std::string const digest = blob.at("digest");
     auto const pooled = detail::pool_path(config.volume, digest);
-    check_file(pooled, pooled.lexically_relative(config.volume).generic_string(), blob.at("size"),
-               digest.substr(digest.find(':') + 1), digest.rfind("sha512:", 0) == 0, mismatches);
+    checks.push_back({pooled,
+                      pooled.lexically_relative(config.volume).generic_string(),
+                      digest.substr(digest.find(':') + 1),
+                      blob.at("size"),
+                      digest.rfind("sha512:", 0) == 0,
+                      {}});
   }
+  detail::run_in_parallel(checks.size(), [&](std::size_t index) {
+    auto& check = checks[index];
+    check_file(check.file, check.label, check.size, check.hex, check.sha512, check.found);
+  });
+  std::vector<Mismatch> mismatches;
+  std::size_t const file_count = manifest.at("files").size();
+  for (std::size_t index = 0; index < file_count; ++index)
+    mismatches.insert(mismatches.end(), checks[index].found.begin(), checks[index].found.end());
+  if (fs::exists(folder / "files.tar.zst"))
+    verify_archive(folder / "files.tar.zst", manifest.at("entries"), mismatches);
+  for (std::size_t index = file_count; index < checks.size(); ++index)
+    mismatches.insert(mismatches.end(), checks[index].found.begin(), checks[index].found.end());
   return mismatches;
 }
 
@@ -183,25 +207,32 @@ void restore_snapshot(Config const& config, std::string const& id, fs::path cons
 
   fs::create_directories(target);
   if (fs::exists(folder / "files.tar.zst")) extract(folder / "files.tar.zst", target);
-  for (auto const& blob : manifest.at("blobs")) {
-    std::string const digest = blob.at("digest");
+  // The cluster is unpacked while the blobs are copied: decompression and copying each keep a core busy.
+  std::future<void> database_restore;
+  if (manifest.contains("postgres")) {
+    database_restore = std::async(std::launch::async, [&] {
+      auto const data_dir = target / "postgres";
+      fs::remove_all(data_dir);
+      fs::create_directories(data_dir);
+      extract(folder / manifest.at("postgres").at("file").get<std::string>(), data_dir);
+      hand_data_dir_over(data_dir, postgres_os_user);
+    });
+  }
+  auto const& blobs = manifest.at("blobs");
+  detail::run_in_parallel(blobs.size(), [&](std::size_t index) {
+    std::string const digest = blobs[index].at("digest");
     auto const colon = digest.find(':');
     auto const hex = digest.substr(colon + 1);
     auto const destination = target / "registry" / "blobs" / digest.substr(0, colon) / hex.substr(0, 2) / hex;
     fs::create_directories(destination.parent_path());
-    fs::copy_file(detail::pool_path(config.volume, digest), destination, fs::copy_options::overwrite_existing);
-    auto const copied = detail::hash_file(destination, digest.rfind("sha512:", 0) == 0);
-    if (copied.hex != hex)
-      throw Error("blob " + digest + " in the pool of " + config.volume.string() + " does not match its digest" +
+    auto const copied = detail::copy_hashing(detail::pool_path(config.volume, digest), destination,
+                                             digest.rfind("sha512:", 0) == 0, false);
+    if (!copied || copied->hex != hex)
+      throw Error("blob " + digest + " in the pool of " + config.volume.string() +
+                  (copied ? " does not match its digest" : " is missing") +
                   "\nHINT: run `berth backup verify --all`; restore a snapshot whose blobs verify");
-  }
-  if (manifest.contains("postgres")) {
-    auto const data_dir = target / "postgres";
-    fs::remove_all(data_dir);
-    fs::create_directories(data_dir);
-    extract(folder / manifest.at("postgres").at("file").get<std::string>(), data_dir);
-    hand_data_dir_over(data_dir, postgres_os_user);
-  }
+  });
+  if (database_restore.valid()) database_restore.get();
   log->info("snapshot restored id={} target={} blobs={}", id, target.string(), manifest.at("blobs").size());
 }
 

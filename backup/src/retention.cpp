@@ -127,6 +127,7 @@ PruneReport prune(Config const& config, bool dry_run) {
   if (!lock.locked())
     throw Busy("another backup job holds " + (config.volume / ".lock").string() +
                "\nHINT: wait for it to finish, then prune again");
+  detail::VolumeOwner(config.volume).give(config.volume / ".lock");  // root must not keep the service out
 
   // Every manifest is read before anything is removed: a blob must not go because the snapshot
   // that needs it could not be read.

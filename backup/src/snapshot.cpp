@@ -12,10 +12,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <future>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -178,39 +180,46 @@ private:
   json entries_ = json::array();
 };
 
-// Copies a blob into the pool once: to a temporary name, fsync'ed, rehashed, then renamed.
-// Returns the bytes added (0 when the pool already holds it).
+// Copies a blob that is not in the pool yet: to a temporary name, hashed as it is written and
+// fsync'ed, then renamed. Hashing the very bytes written checks what a re-read would (it would
+// come from the page cache, not the disk; `backup verify` reads the disk). The folder's fsync is
+// left to the caller, once per folder: until then a crash loses only the name, and no snapshot
+// that names the blob is published before it. Returns the bytes added (0: the source vanished,
+// deleted by garbage collection meanwhile).
 std::uint64_t copy_to_pool(fs::path const& source, fs::path const& pooled, std::string const& algorithm,
-                           std::string const& hex) {
-  if (fs::exists(pooled)) return 0;
-  fs::create_directories(pooled.parent_path());
+                           std::string const& hex, detail::VolumeOwner const& owner) {
+  auto const folder = pooled.parent_path();
+  if (fs::create_directories(folder)) {
+    owner.give(folder.parent_path());
+    owner.give(folder);
+  }
   // Checked first: some filesystems report a full disk mid-copy as an I/O error.
   std::error_code size_error;
   auto const needed = fs::file_size(source, size_error);
   struct statvfs space {};
-  if (!size_error && ::statvfs(pooled.parent_path().c_str(), &space) == 0 &&
+  if (!size_error && ::statvfs(folder.c_str(), &space) == 0 &&
       static_cast<std::uint64_t>(space.f_bavail) * space.f_frsize < needed)
     throw Error("cannot copy blob " + algorithm + ":" + hex + " (" + std::to_string(needed) + " bytes) into " +
-                pooled.parent_path().string() + ": " + std::strerror(ENOSPC));
-  auto const staging = pooled.parent_path() / (".tmp-" + hex);
-  std::error_code ec;
-  fs::copy_file(source, staging, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
+                folder.string() + ": " + std::strerror(ENOSPC));
+  auto const staging = folder / (".tmp-" + hex);
+  std::optional<detail::Hashed> copied;
+  try {
+    copied = detail::copy_hashing(source, staging, algorithm == "sha512", true);
+  } catch (Error const& e) {
     std::error_code ignored;
-    fs::remove(staging, ignored);       // half a copy only takes space
-    if (!fs::exists(source)) return 0;  // deleted by garbage collection meanwhile
-    throw Error("cannot copy blob " + algorithm + ":" + hex + " to " + staging.string() + ": " + ec.message());
+    fs::remove(staging, ignored);  // half a copy only takes space
+    if (!fs::exists(source)) return 0;
+    throw Error("cannot copy blob " + algorithm + ":" + hex + " to " + staging.string() + ": " + e.what());
   }
-  detail::fsync_path(staging);
-  auto const copied = detail::hash_file(staging, algorithm == "sha512");
-  if (copied.hex != hex) {
+  if (!copied) return 0;
+  if (copied->hex != hex) {
     fs::remove(staging);
-    throw Error("blob " + algorithm + ":" + hex + " copied from " + source.string() + " hashes to " + copied.hex +
+    throw Error("blob " + algorithm + ":" + hex + " copied from " + source.string() + " hashes to " + copied->hex +
                 "\nHINT: run `berth registry fsck` to check the registry's storage");
   }
+  owner.give(staging);
   fs::rename(staging, pooled);
-  detail::fsync_path(pooled.parent_path());
-  return copied.size;
+  return copied->size;
 }
 
 // Removes what a killed run left: .partial-* folders and pool staging files.
@@ -250,6 +259,8 @@ SnapshotInfo info_of(json const& manifest) {
   info.started = manifest.at("started");
   info.finished = manifest.at("finished");
   info.duration_seconds = manifest.at("durations").at("total");
+  for (auto const& [part, seconds] : manifest.at("durations").items())
+    if (part != "total") info.part_seconds[part] = seconds.get<double>();
   info.bytes_added = manifest.at("bytes_added");
   info.bytes_total = manifest.at("bytes_total");
   info.blobs = manifest.at("blobs").size();
@@ -298,6 +309,9 @@ SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSo
   if (!lock.locked())
     throw Busy("another backup job holds " + (volume / ".lock").string() +
                "\nHINT: wait for it to finish (`berth backup list` shows finished snapshots)");
+  // Run as root on a volume the service user owns, what this run creates goes to that user.
+  detail::VolumeOwner const owner(volume);
+  for (auto const* name : {"snapshots", "pool", ".lock"}) owner.give(volume / name);
   remove_leftovers(volume);
 
   // The id is the start time; a second run in the same second takes the next free second.
@@ -333,6 +347,41 @@ SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSo
   auto const primary = fs::weakly_canonical(config.primary);
   auto const inside = fs::weakly_canonical(volume).lexically_relative(primary).generic_string();
   if (!inside.empty() && inside != "." && inside.rfind("..", 0) != 0) excluded.insert(inside);
+  // The base backup runs meanwhile: pg_basebackup is a process of its own that compresses while
+  // this one archives files and copies blobs, so a snapshot takes about as long as the longer of
+  // the two. The counts follow the base backup at once, in the same thread (row_counts.hpp says
+  // why). Should the rest fail, leaving the scope waits for this part before the folder goes.
+  struct DatabasePart {
+    json postgres;
+    double backup_seconds = 0;
+    double counts_seconds = 0;
+  };
+  std::future<DatabasePart> database_part;
+  if (database) {
+    database_part = std::async(std::launch::async, [&database, &work] {
+      DatabasePart part;
+      auto const started = Clock::now();
+      auto const xmin_before = run_query("read the oldest running transaction", [&] {
+        return detail::oldest_running_xid(detail::connection_string(*database, "postgres"));
+      });
+      auto const base = detail::take_base_backup(*database, work);
+      part.postgres = {{"version", base.version},
+                       {"file", base.file},
+                       {"start_lsn", base.start_lsn},
+                       {"stop_lsn", base.stop_lsn},
+                       {"timeline", base.timeline},
+                       {"start_wal", base.start_wal},
+                       // the earliest moment a point-in-time recovery from this snapshot can reach
+                       {"stop_time", format_time_precise(Clock::now())}};
+      auto const counted = Clock::now();
+      part.backup_seconds = seconds_between(started, counted);
+      part.postgres["counts"] =
+          run_query("count the rows of every table", [&] { return detail::count_rows(*database, xmin_before); });
+      part.counts_seconds = seconds_between(counted, Clock::now());
+      return part;
+    });
+  }
+
   auto phase = Clock::now();
   tell({"files", 0, 0, 0});
   ArchiveWriter writer(work / "files.tar.zst");
@@ -351,72 +400,97 @@ SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSo
 
   // Blobs after the metadata: the registry commits a blob before anything refers to it.
   phase = Clock::now();
-  json blobs = json::array();
-  std::uint64_t bytes_added = 0;
-  std::uint64_t bytes_total = 0;
-  std::size_t copied_count = 0;
   auto const blob_root = primary / "registry" / "blobs";
   struct Found {
-    std::string algorithm, hex;
-    fs::path path;
+    std::string digest, algorithm, hex;
+    fs::path source, pooled;
+    std::uint64_t pooled_size = 0;  ///< its size in the pool, once there
+    bool in_pool = false;
+    bool copied = false;
   };
-  std::vector<Found> found;  // listed first, so that progress knows the total
+  // Listed first, so that progress knows the total. A blob already in the pool is not read
+  // again: pool names are digests, and a name appears only after its copy was checked.
+  std::vector<Found> found;
+  std::vector<std::size_t> missing;  // indexes into found
   std::error_code ec;
   for (auto const& algorithm : fs::directory_iterator(blob_root, ec)) {
     for (auto const& prefix : fs::directory_iterator(algorithm.path())) {
       for (auto const& blob : fs::directory_iterator(prefix.path())) {
         auto const hex = blob.path().filename().string();
         if (hex.size() < 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
-        found.push_back({algorithm.path().filename().string(), hex, blob.path()});
+        Found item;
+        item.algorithm = algorithm.path().filename().string();
+        item.hex = hex;
+        item.digest = item.algorithm + ":" + hex;
+        item.source = blob.path();
+        item.pooled = detail::pool_path(volume, item.digest);
+        struct stat pooled_info {};
+        if (::stat(item.pooled.c_str(), &pooled_info) == 0) {
+          item.in_pool = true;
+          item.pooled_size = static_cast<std::uint64_t>(pooled_info.st_size);
+        } else {
+          missing.push_back(found.size());
+        }
+        found.push_back(std::move(item));
       }
     }
   }
-  Progress blob_progress{"blobs", 0, found.size(), 0};
+  Progress blob_progress{"blobs", found.size() - missing.size(), found.size(), 0};
   tell(blob_progress);
+  std::atomic<std::size_t> blobs_done{blob_progress.done};
+  std::atomic<std::uint64_t> bytes_copied{0};
+  detail::run_in_parallel(
+      missing.size(),
+      [&](std::size_t index) {
+        auto& blob = found[missing[index]];
+        auto const added = copy_to_pool(blob.source, blob.pooled, blob.algorithm, blob.hex, owner);
+        blob.copied = blob.in_pool = added > 0 || fs::exists(blob.pooled);
+        blob.pooled_size = added;
+        bytes_copied += added;
+        ++blobs_done;
+      },
+      [&] {
+        blob_progress.done = blobs_done;
+        blob_progress.bytes = bytes_copied;
+        tell(blob_progress);
+      });
+  // The new names, durable before any manifest refers to them: one fsync per folder.
+  std::set<fs::path> folders;
+  for (auto const index : missing) {
+    if (!found[index].copied) continue;
+    folders.insert(found[index].pooled.parent_path());                // the blob's name
+    folders.insert(found[index].pooled.parent_path().parent_path());  // its folder's, when new
+  }
+  if (!folders.empty()) folders.insert(volume / "pool");
+  for (auto const& folder : folders) detail::fsync_path(folder);
+
+  json blobs = json::array();
+  std::uint64_t bytes_added = 0;
+  std::uint64_t bytes_total = 0;
+  std::size_t copied_count = 0;
   for (auto const& blob : found) {
-    auto const digest = blob.algorithm + ":" + blob.hex;
-    auto const pooled = detail::pool_path(volume, digest);
-    auto const added = copy_to_pool(blob.path, pooled, blob.algorithm, blob.hex);
-    ++blob_progress.done;
-    blob_progress.bytes += added;
-    tell(blob_progress);
-    if (!fs::exists(pooled)) continue;  // vanished before it was copied
-    auto const size = fs::file_size(pooled);
-    if (added > 0) ++copied_count;
-    bytes_added += added;
-    bytes_total += size;
-    blobs.push_back({{"digest", digest}, {"size", size}});
+    if (!blob.in_pool) continue;  // vanished before it was copied
+    if (blob.copied && blob.pooled_size > 0) {
+      ++copied_count;
+      bytes_added += blob.pooled_size;
+    }
+    bytes_total += blob.pooled_size;
+    blobs.push_back({{"digest", blob.digest}, {"size", blob.pooled_size}});
   }
   manifest["blobs"] = std::move(blobs);
   manifest["blobs_copied"] = copied_count;
   durations["blobs"] = seconds_between(phase, Clock::now());
 
   if (database) {
-    phase = Clock::now();
     tell({"postgres", 0, 0, 0});
-    // The counts (and what makes them comparable with the restore) are explained in row_counts.hpp.
-    auto const xmin_before = run_query("read the oldest running transaction", [&] {
-      return detail::oldest_running_xid(detail::connection_string(*database, "postgres"));
-    });
-    auto const base = detail::take_base_backup(*database, work / "postgres.tar.gz");
-    manifest["postgres"] = {{"version", base.version},
-                            {"file", "postgres.tar.gz"},
-                            {"start_lsn", base.start_lsn},
-                            {"stop_lsn", base.stop_lsn},
-                            {"timeline", base.timeline},
-                            {"start_wal", base.start_wal},
-                            // the earliest moment a point-in-time recovery from this snapshot can reach
-                            {"stop_time", format_time_precise(Clock::now())}};
-    durations["postgres"] = seconds_between(phase, Clock::now());
-    phase = Clock::now();
-    tell({"row counts", 0, 0, 0});
-    manifest["postgres"]["counts"] =
-        run_query("count the rows of every table", [&] { return detail::count_rows(*database, xmin_before); });
-    durations["row_counts"] = seconds_between(phase, Clock::now());
+    auto part = database_part.get();
+    manifest["postgres"] = std::move(part.postgres);
+    durations["postgres"] = part.backup_seconds;
+    durations["row_counts"] = part.counts_seconds;
   }
 
   json files = json::array();
-  for (auto const* name : {"files.tar.zst", "postgres.tar.gz"}) {
+  for (std::string const name : {"files.tar.zst", "postgres.tar.zst", "postgres.tar.gz"}) {
     if (!fs::exists(work / name)) continue;
     auto const hashed = detail::hash_file(work / name);
     files.push_back({{"path", name}, {"size", hashed.size}, {"sha256", hashed.hex}});
@@ -433,6 +507,7 @@ SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSo
 
   // Publish: the manifest last inside the working folder, then the folder under its id.
   detail::write_file_durably(work / "manifest.json", manifest.dump(2) + "\n");
+  owner.give_tree(work);
   fs::rename(work, volume / "snapshots" / id);
   unfinished.published = true;
   detail::fsync_path(volume / "snapshots");

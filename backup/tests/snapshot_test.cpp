@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "berth/backup/drill.hpp"
 #include "berth/core/version.hpp"
 #include "berth/registry/digest.hpp"
 #include "berth/testing/temp_dir.hpp"
@@ -80,6 +82,49 @@ TEST_F(Snapshot, ArchivesFilesPoolsBlobsAndVerifies) {
     EXPECT_NE(path.rfind("registry/uploads", 0), 0u) << path;
   }
   EXPECT_EQ(manifest(info.id).at("berth_version"), berth::version);
+  EXPECT_EQ(info.part_seconds.count("files"), 1u);
+  EXPECT_EQ(info.part_seconds.count("blobs"), 1u);
+  EXPECT_EQ(info.part_seconds.count("total"), 0u);
+}
+
+TEST_F(Snapshot, ABlobThatDoesNotMatchItsDigestFailsTheRunAndStaysOutOfThePool) {
+  auto const claimed = registry::digest_of("what the digest says");
+  dir_.write("primary/registry/blobs/sha256/" + claimed.hex().substr(0, 2) + "/" + claimed.hex(), "something else");
+  try {
+    take_snapshot(config_, std::nullopt);
+    FAIL() << "a snapshot took a blob that does not match its digest";
+  } catch (Error const& e) {
+    EXPECT_NE(std::string(e.what()).find("blob " + claimed.to_string() + " copied from"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("HINT: run `berth registry fsck`"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(list_snapshots(config_).empty());
+  auto const folder = pool_blob(claimed.to_string()).parent_path();
+  EXPECT_FALSE(fs::exists(pool_blob(claimed.to_string())));
+  EXPECT_FALSE(fs::exists(folder / (".tmp-" + claimed.hex())));
+}
+
+// Root (a shell, a drill by hand) must not leave files the service user cannot write later.
+TEST_F(Snapshot, RunAndDrillAsRootGiveWhatTheyCreateToTheVolumesOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run as root on a volume another user owns";
+  uid_t const owner = 65534;  // nobody
+  gid_t const group = 65534;
+  fs::create_directories(config_.volume);
+  ASSERT_EQ(::chown(config_.volume.c_str(), owner, group), 0);
+  auto const info = take_snapshot(config_, std::nullopt);
+  auto const second = take_snapshot(config_, std::nullopt);
+  drill_snapshot(config_, second.id, {});
+  ASSERT_TRUE(fs::exists(config_.volume / "drills.jsonl"));
+  std::size_t checked = 0;
+  for (auto const& entry : fs::recursive_directory_iterator(config_.volume)) {
+    struct stat status {};
+    ASSERT_EQ(::lstat(entry.path().c_str(), &status), 0);
+    EXPECT_EQ(status.st_uid, owner) << entry.path();
+    EXPECT_EQ(status.st_gid, group) << entry.path();
+    ++checked;
+  }
+  EXPECT_GT(checked, 10u);  // lock, drills, snapshots with their files, pool folders and blobs
+  EXPECT_TRUE(fs::exists(config_.volume / "snapshots" / info.id / "manifest.json"));
 }
 
 TEST_F(Snapshot, SecondRunCopiesNoBlobAgain) {

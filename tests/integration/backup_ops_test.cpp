@@ -63,6 +63,8 @@ TEST(BackupPrune, RemovesTheSnapshotsRetentionDropsAndTheBlobsOnlyTheyHad) {
   EXPECT_EQ(first_summary.value("command", ""), "backup run") << first.output;
   EXPECT_EQ(first_summary.value("ok", false), true) << first.output;
   EXPECT_GE(first_summary.value("blobs_copied", 0), 3) << first.output;  // 2 layers and the config at least
+  for (auto const* part : {"files", "blobs"})
+    EXPECT_GE(first_summary["durations"].value(part, -1.0), 0.0) << part << ": " << first.output;
 
   // What garbage collection does after the image is deleted: its layer leaves the primary volume.
   berth.kill_hard();

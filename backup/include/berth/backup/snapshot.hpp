@@ -3,7 +3,8 @@
 //   pool/sha256/<ab>/<hex>                 registry blobs, copied once ever, shared by snapshots
 //   snapshots/<id>/files.tar.zst           everything else of the primary volume (tar + zstd),
 //                                          without run/, postgres/ and registry blobs/uploads
-//   snapshots/<id>/postgres.tar.gz         the PostgreSQL base backup (pg_basebackup, WAL included)
+//   snapshots/<id>/postgres.tar.zst        the PostgreSQL base backup (pg_basebackup, WAL included;
+//                                          postgres.tar.gz from PostgreSQL before 15)
 //   snapshots/<id>/manifest.json           written last: size and sha256 of every file and blob
 //   snapshots/.partial-<id>/               a run in progress; removed by the next run
 // A snapshot is visible only once its manifest is in place and its folder renamed to <id>.
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +45,9 @@ struct SnapshotInfo {
   std::string started;
   std::string finished;
   double duration_seconds = 0;
+  /// Seconds of each part: "files" (the archive), "blobs" (the pool), "postgres" (the base
+  /// backup), "row_counts"; the manifest's "durations" without "total".
+  std::map<std::string, double> part_seconds;
   std::uint64_t bytes_added = 0;  ///< new bytes on the backup volume (files + new pool blobs)
   std::uint64_t bytes_total = 0;  ///< bytes the snapshot refers to (files + all its blobs)
   std::size_t blobs = 0;
@@ -61,9 +66,11 @@ struct Progress {
 using ProgressFunction = std::function<void(Progress const&)>;
 
 /// Takes one snapshot: holds Config::volume/.lock, removes what a killed run left, archives the
-/// files, copies new registry blobs into the pool (each verified by rehashing the copy), takes a
-/// base backup through `database` when given (the server must be running), then writes the
-/// manifest and publishes the snapshot. Throws Busy when another job holds the lock, Error on
+/// files, copies the registry blobs the pool lacks (on two threads; each hashed as it is written,
+/// checked against its digest and fsync'ed before it gets its name), meanwhile takes a base
+/// backup through `database` when given (the server must be running), then writes the manifest
+/// and publishes the snapshot. Run as root on a volume another user owns, gives what it creates
+/// there to that user. Throws Busy when another job holds the lock, Error on
 /// any failure (nothing becomes visible). Service may go on meanwhile.
 /// `progress` is told each phase and each blob.
 SnapshotInfo take_snapshot(Config const& config, std::optional<DatabaseSource> const& database,
