@@ -1,6 +1,11 @@
 #include "registry_commands.hpp"
 
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "berth/core/file_lock.hpp"
@@ -23,6 +28,16 @@ registry::Config readable(Config const& config) {
 }
 
 }  // namespace
+
+void act_as_volume_owner(Config const& config) {
+  if (::geteuid() != 0) return;
+  struct stat volume {};
+  if (::stat(config.primary.c_str(), &volume) != 0 || volume.st_uid == 0) return;
+  if (::setgroups(0, nullptr) != 0 || ::setgid(volume.st_gid) != 0 || ::setuid(volume.st_uid) != 0)
+    throw Error("cannot switch to the owner of " + config.primary.string() + " (uid " + std::to_string(volume.st_uid) +
+                "): " + std::strerror(errno) + "\nHINT: run the command as that user (e.g. sudo -u berth berth ...)");
+  logger("berth")->debug("working as the primary volume's owner uid={} gid={}", volume.st_uid, volume.st_gid);
+}
 
 int registry_ls(Config const& config, std::string const& prefix, std::ostream& out) {
   registry::Storage storage(readable(config));
@@ -61,6 +76,7 @@ int registry_ls(Config const& config, std::string const& prefix, std::ostream& o
 }
 
 int registry_fsck(Config const& config, bool repair, std::ostream& out) {
+  act_as_volume_owner(config);  // even a check creates what is missing of the layout
   registry::Config registry_config = readable(config);
   registry_config.quotas.clear();  // a repair restores what was there; it adds nothing to any namespace
   registry::Storage storage(registry_config);
@@ -108,6 +124,7 @@ registry::GcReport collect_garbage_locked(Config const& config, registry::Storag
 }
 
 int registry_gc(Config const& config, GcCommandOptions const& options, std::ostream& out) {
+  act_as_volume_owner(config);
   registry::Storage storage(readable(config));
   registry::GcOptions gc_options{.grace_period = config.registry.gc.grace_period,
                                  .delete_untagged = config.registry.gc.delete_untagged || options.delete_untagged,

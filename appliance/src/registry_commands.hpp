@@ -13,6 +13,11 @@
 
 namespace berth::appliance {
 
+/// Run as root on a primary volume another user owns (the service user of the package), the
+/// registry commands that write work as that user, so everything they create stays usable by
+/// the service. Does nothing otherwise. Throws Error when switching fails.
+void act_as_volume_owner(Config const& config);
+
 /// `berth registry ls [NAMESPACE]`: repositories, their tags and sizes. Returns the exit code.
 int registry_ls(Config const& config, std::string const& prefix, std::ostream& out);
 

@@ -16,6 +16,7 @@
 #include <pqxx/pqxx>
 
 #include "berth/backup/snapshot.hpp"
+#include "berth/core/file_lock.hpp"
 #include "berth/core/log.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "berth/registry/maintenance.hpp"
@@ -209,7 +210,7 @@ DrillResult drill_snapshot(Config const& config, std::string const& id, DrillOpt
   result.snapshot_id = id;
   result.started = utc_now();
   auto const manifest = detail::read_manifest(config, id);
-  detail::FileLock lock(config.volume / ".lock");
+  FileLock lock(config.volume / ".lock");
   if (!lock.locked())
     throw Busy("another backup job holds " + (config.volume / ".lock").string() +
                "\nHINT: wait for it to finish, then run the drill again");

@@ -1,7 +1,6 @@
 #include "io.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -191,16 +190,6 @@ void run_in_parallel(std::size_t count, std::function<void(std::size_t)> const& 
   drain(true);
   for (auto& helper : helpers) helper.join();
   if (first_error) std::rethrow_exception(first_error);
-}
-
-FileLock::FileLock(fs::path const& file) {
-  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw Error(errno_message("cannot open " + file.string()));
-  locked_ = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
-}
-
-FileLock::~FileLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
 }
 
 }  // namespace berth::backup::detail

@@ -69,20 +69,4 @@ private:
   gid_t gid_ = 0;
 };
 
-/// An exclusive flock on a file, held for the object's life.
-class FileLock {
-public:
-  /// Takes the lock without waiting; `locked()` says whether it was free. Throws Error when the
-  /// file cannot be opened.
-  explicit FileLock(std::filesystem::path const& file);
-  ~FileLock();
-  FileLock(FileLock const&) = delete;
-  FileLock& operator=(FileLock const&) = delete;
-  bool locked() const { return locked_; }
-
-private:
-  int fd_ = -1;
-  bool locked_ = false;
-};
-
 }  // namespace berth::backup::detail

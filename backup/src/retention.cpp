@@ -10,6 +10,7 @@
 #include <set>
 
 #include "berth/backup/snapshot.hpp"
+#include "berth/core/file_lock.hpp"
 #include "berth/core/log.hpp"
 #include "io.hpp"
 #include "snapshot_layout.hpp"
@@ -123,7 +124,7 @@ PruneReport prune(Config const& config, bool dry_run) {
         "retention keeps no snapshot: backup.keep_last, keep_daily, keep_weekly and keep_monthly are all 0"
         "\nHINT: set at least one of them in the config (keep_last: 1 keeps the newest)");
   if (!fs::exists(config.volume / "snapshots")) return {};
-  detail::FileLock lock(config.volume / ".lock");
+  FileLock lock(config.volume / ".lock");
   if (!lock.locked())
     throw Busy("another backup job holds " + (config.volume / ".lock").string() +
                "\nHINT: wait for it to finish, then prune again");

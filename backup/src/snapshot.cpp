@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base_backup.hpp"
+#include "berth/core/file_lock.hpp"
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
 #include "berth/registry/digest.hpp"
@@ -305,7 +306,7 @@ SnapshotInfo snapshot_onto_volume(Config const& config, std::optional<DatabaseSo
   auto const volume = config.volume;
   fs::create_directories(volume / "snapshots");
   fs::create_directories(volume / "pool");
-  detail::FileLock lock(volume / ".lock");
+  FileLock lock(volume / ".lock");
   if (!lock.locked())
     throw Busy("another backup job holds " + (volume / ".lock").string() +
                "\nHINT: wait for it to finish (`berth backup list` shows finished snapshots)");

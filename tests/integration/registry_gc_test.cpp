@@ -3,6 +3,7 @@
 // putting a damaged blob right from the backup volume's pool.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <fstream>
 
@@ -127,6 +128,29 @@ TEST_F(RegistryHousekeeping, GcWaitsForASnapshotAndSaysSo) {
   EXPECT_EQ(gc.exit_code, 1);
   EXPECT_TRUE(contains(gc.output, "a snapshot, prune or drill holds")) << gc.output;
   EXPECT_TRUE(contains(gc.output, "HINT: run `berth registry gc` again")) << gc.output;
+}
+
+TEST_F(RegistryHousekeeping, RunAsRootItWorksAsTheVolumesOwnerSoTheServiceCanStillWrite) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  auto const image = layout_.add_image({10 * 1024}, 5);
+  ASSERT_EQ(push(image.manifest, "api/orders:v1").exit_code, 0);
+  fs::create_directories(berth_.backup_dir());
+  for (auto const& volume : {berth_.data_dir(), berth_.backup_dir()}) {
+    ASSERT_EQ(::chown(volume.c_str(), 65534, 65534), 0);
+    for (auto const& entry : fs::recursive_directory_iterator(volume))
+      ASSERT_EQ(::lchown(entry.path().c_str(), 65534, 65534), 0) << entry.path();
+  }
+  auto gc = berth_.command({"registry", "gc"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.output;
+  auto repair = berth_.command({"registry", "fsck", "--repair"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.output;
+  for (auto const& volume : {berth_.data_dir() / "registry", berth_.backup_dir()})
+    for (auto const& entry : fs::recursive_directory_iterator(volume)) {
+      struct stat info {};
+      ASSERT_EQ(::lstat(entry.path().c_str(), &info), 0);
+      EXPECT_EQ(info.st_uid, 65534u) << entry.path() << " belongs to uid " << info.st_uid;
+    }
+  EXPECT_TRUE(fs::exists(berth_.data_dir() / "registry" / "gc.json"));
 }
 
 class RegistryQuota : public RegistryHousekeeping {
