@@ -152,7 +152,7 @@ std::string show_list(Items const& items, Show const& show, std::string const& n
 
 // The schema. Keep it sorted by name; packaging/berth.yaml documents every entry, and
 // config_test checks that it does.
-std::array<Key, 51> const schema{{
+std::array<Key, 53> const schema{{
     {.name = "access",
      .kind = Kind::grants,
      .doc = "who may pull, push, delete which repositories, and list the catalog",
@@ -359,6 +359,21 @@ std::array<Key, 51> const schema{{
                c.registry.retention, [](auto const& rule) { return rule.repositories; }, "none");
          },
      .read = read_retention},
+    {.name = "registry.scrub.interval",
+     .kind = Kind::duration,
+     .min = 0,
+     .max = 90 * 24 * hour,
+     .doc = "how often berth serve rehashes every blob and repairs damage from the backup pool; 0s: never",
+     .store = [](Config& c, Value const& v) { c.registry.scrub.interval = as_seconds(v); },
+     .show = [](Config const& c) { return format_duration(c.registry.scrub.interval.count()); }},
+    {.name = "registry.scrub.rate",
+     .kind = Kind::size,
+     .min = mib,
+     .max = 10 * 1024 * mib,
+     .doc = "bytes per second a scrub reads at most",
+     .store = [](Config& c,
+                 Value const& v) { c.registry.scrub.bytes_per_second = static_cast<std::uint64_t>(as_number(v)); },
+     .show = [](Config const& c) { return format_size(static_cast<std::int64_t>(c.registry.scrub.bytes_per_second)); }},
     {.name = "registry.upload_expiry",
      .kind = Kind::duration,
      .min = hour,

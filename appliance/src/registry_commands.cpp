@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "berth/core/file_lock.hpp"
 #include "berth/core/log.hpp"
@@ -17,6 +18,17 @@
 
 namespace berth::appliance {
 namespace {
+
+// Where the backup volume's pool keeps a verified copy of each blob a snapshot took (backup/snapshot.hpp).
+registry::RepairSource backup_pool(Config const& config) {
+  return [pool = config.snapshots.volume /
+                 "pool"](registry::Digest const& digest) -> std::optional<std::filesystem::path> {
+    auto path = pool / std::string(digest.algorithm_name()) / digest.hex().substr(0, 2) / digest.hex();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+    return path;
+  };
+}
 
 // The registry is only read here; a missing storage directory means an empty registry, not an
 // error, and is not created.
@@ -82,16 +94,7 @@ int registry_fsck(Config const& config, bool repair, std::ostream& out) {
   registry::Storage storage(registry_config);
   registry::FsckReport report;
   if (repair) {
-    // The backup volume's pool holds each blob a snapshot copied, verified when copied and named
-    // by its digest (backup/snapshot.hpp).
-    auto pool = config.snapshots.volume / "pool";
-    auto source = [&pool](registry::Digest const& digest) -> std::optional<std::filesystem::path> {
-      auto path = pool / std::string(digest.algorithm_name()) / digest.hex().substr(0, 2) / digest.hex();
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
-      return path;
-    };
-    report = registry::fsck_and_repair(storage, source);
+    report = registry::fsck_and_repair(storage, backup_pool(config));
   } else {
     report = registry::fsck(storage);
   }
@@ -148,61 +151,127 @@ int registry_gc(Config const& config, GcCommandOptions const& options, std::ostr
   return 0;
 }
 
-GcSchedule::GcSchedule(Config const& config, registry::Storage& storage) : config_(config), storage_(storage) {
-  if (config.registry.gc.interval.count() == 0) {
-    logger("registry")->info("scheduled gc off (registry.gc.interval: 0s)");
-    return;
-  }
-  thread_ = std::thread([this] { loop(); });
+PeriodicJob::PeriodicJob(Clock::time_point first, Run run) {
+  thread_ = std::thread([this, first, run = std::move(run)] {
+    auto next = first;
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {
+      lock.unlock();
+      next = run(*this);
+      lock.lock();
+    }
+  });
 }
 
-GcSchedule::~GcSchedule() {
+PeriodicJob::~PeriodicJob() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
 }
 
+bool PeriodicJob::pause(std::chrono::steady_clock::duration duration) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, duration, [this] { return stopping_; });
+}
+
+namespace {
+
 // registry.retention before each scheduled collection, so what it untags is collected in the same run.
-void GcSchedule::apply_retention_rules() {
+void apply_retention_rules(Config const& config, registry::Storage& storage) {
   auto log = logger("registry");
-  auto plan = registry::plan_retention(storage_, config_.registry.retention, config_.registry.immutable_tags,
-                                       promoted_images(config_), std::chrono::system_clock::now());
-  auto report = registry::apply_retention(storage_, plan);
+  auto plan = registry::plan_retention(storage, config.registry.retention, config.registry.immutable_tags,
+                                       promoted_images(config), std::chrono::system_clock::now());
+  auto report = registry::apply_retention(storage, plan);
   for (auto const& item : report.deleted) log->info("retention deleted {} reason=\"{}\"", item.name(), item.reason);
   for (auto const& skipped : report.skipped) log->info("retention skipped {}", skipped);
   log->info("retention applied tags_deleted={} manifests_deleted={} skipped={}", report.tags_deleted,
             report.manifests_deleted, report.skipped.size());
 }
 
-void GcSchedule::loop() {
-  auto log = logger("registry");
-  auto const& gc = config_.registry.gc;
-  // The first run one interval after the last recorded one (or after start), so restarts do not
-  // make collections more frequent.
-  auto next = std::chrono::system_clock::now() + gc.interval;
-  if (auto last = registry::last_gc(storage_))
-    next = std::max(std::chrono::system_clock::now() + std::chrono::minutes(1), last->finished + gc.interval);
-  std::unique_lock lock(mutex_);
-  while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {
-    lock.unlock();
+struct ScrubStopped {};
+
+}  // namespace
+
+std::unique_ptr<PeriodicJob> schedule_gc(Config const& config, registry::Storage& storage) {
+  auto const& gc = config.registry.gc;
+  if (gc.interval.count() == 0) {
+    logger("registry")->info("scheduled gc off (registry.gc.interval: 0s)");
+    return nullptr;
+  }
+  // One interval after the last recorded run (or after start), so restarts do not make
+  // collections more frequent.
+  auto now = PeriodicJob::Clock::now();
+  auto first = now + gc.interval;
+  if (auto last = registry::last_gc(storage))
+    first = std::max(now + std::chrono::minutes(1), last->finished + gc.interval);
+  return std::make_unique<PeriodicJob>(first, [&config, &storage](PeriodicJob&) {
+    auto const& gc = config.registry.gc;
+    auto log = logger("registry");
     try {
-      if (!config_.registry.retention.empty()) apply_retention_rules();
+      if (!config.registry.retention.empty()) apply_retention_rules(config, storage);
       collect_garbage_locked(
-          config_, storage_,
-          {.grace_period = gc.grace_period, .delete_untagged = gc.delete_untagged, .dry_run = false});
-      next = std::chrono::system_clock::now() + gc.interval;
+          config, storage, {.grace_period = gc.grace_period, .delete_untagged = gc.delete_untagged, .dry_run = false});
     } catch (registry::GcBusy const& busy) {
       log->info("scheduled gc postponed by 10 minutes reason=\"{}\"", busy.what());
-      next = std::chrono::system_clock::now() + std::chrono::minutes(10);
+      return PeriodicJob::Clock::now() + std::chrono::minutes(10);
     } catch (std::exception const& error) {
       log->error("scheduled gc failed error=\"{}\"", error.what());
-      next = std::chrono::system_clock::now() + gc.interval;
     }
-    lock.lock();
+    return PeriodicJob::Clock::now() + gc.interval;
+  });
+}
+
+std::unique_ptr<PeriodicJob> schedule_scrub(Config const& config, registry::Storage& storage) {
+  auto const& scrub = config.registry.scrub;
+  if (scrub.interval.count() == 0) return nullptr;
+  // <root>/scrub-last holds when the last full pass ended (unix seconds): a restart does not
+  // start the next one early. Never scrubbed: start now.
+  auto record = config.registry.root / "scrub-last";
+  auto first = PeriodicJob::Clock::now();
+  if (std::ifstream in(record); in) {
+    long long finished = 0;
+    if (in >> finished)
+      first = std::max(first, PeriodicJob::Clock::time_point(std::chrono::seconds(finished)) + scrub.interval);
   }
+  logger("registry")->info("scrub every {}s at most {} bytes/s", scrub.interval.count(), scrub.bytes_per_second);
+  return std::make_unique<PeriodicJob>(first, [&config, &storage, record](PeriodicJob& job) {
+    auto const& scrub = config.registry.scrub;
+    auto log = logger("registry");
+    auto started = std::chrono::steady_clock::now();
+    std::uint64_t bytes_read = 0;
+    // After each blob, wait until the bytes read so far fit the rate.
+    auto keep_rate = [&](registry::Digest const&, std::uint64_t bytes) {
+      bytes_read += bytes;
+      auto due =
+          started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(
+                        static_cast<double>(bytes_read) / static_cast<double>(scrub.bytes_per_second)));
+      auto now = std::chrono::steady_clock::now();
+      if (due > now && !job.pause(due - now)) throw ScrubStopped{};
+    };
+    try {
+      log->info("scrub started");
+      auto report = registry::fsck_and_repair(storage, backup_pool(config), keep_rate);
+      for (auto const& repaired : report.repaired) log->warn("scrub repaired {}", repaired);
+      for (auto const& problem : report.problems) log->error("scrub found damage: {}", problem);
+      log->info("scrub finished blobs={} bytes={} repaired={} problems={} seconds={:.1f}", report.blobs_checked,
+                report.bytes_checked, report.repaired.size(), report.problems.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      auto staging = record;
+      staging += ".tmp";
+      std::ofstream(staging)
+          << std::chrono::duration_cast<std::chrono::seconds>(PeriodicJob::Clock::now().time_since_epoch()).count()
+          << "\n";
+      std::filesystem::rename(staging, record);
+    } catch (ScrubStopped const&) {
+      log->info("scrub stopped with the service; it starts over next time");
+    } catch (std::exception const& error) {
+      log->error("scrub failed error=\"{}\"", error.what());
+    }
+    return PeriodicJob::Clock::now() + scrub.interval;
+  });
 }
 
 }  // namespace berth::appliance

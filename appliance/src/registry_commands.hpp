@@ -2,7 +2,10 @@
 // and the garbage collection schedule of `berth serve`.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -40,25 +43,32 @@ int registry_gc(Config const& config, GcCommandOptions const& options, std::ostr
 registry::GcReport collect_garbage_locked(Config const& config, registry::Storage& storage,
                                           registry::GcOptions const& options);
 
-/// Runs collect_garbage_locked every registry.gc.interval on its own thread while it lives,
-/// each time after applying registry.retention; a busy lock postpones a run by ten minutes. Stops (waiting for a run in
-/// progress) on destruction.
-class GcSchedule {
+/// A job `berth serve` runs on its own thread while it lives: first at `first`, then whenever
+/// the job's return value says. Stops (waiting for a run in progress) on destruction.
+class PeriodicJob {
 public:
-  GcSchedule(Config const& config, registry::Storage& storage);
-  ~GcSchedule();
-  GcSchedule(GcSchedule const&) = delete;
-  GcSchedule& operator=(GcSchedule const&) = delete;
+  using Clock = std::chrono::system_clock;
+  using Run = std::function<Clock::time_point(PeriodicJob&)>;
+  PeriodicJob(Clock::time_point first, Run run);
+  ~PeriodicJob();
+  PeriodicJob(PeriodicJob const&) = delete;
+  PeriodicJob& operator=(PeriodicJob const&) = delete;
+  /// Waits `duration` inside a run (e.g. to keep a rate); false when the service is stopping.
+  bool pause(std::chrono::steady_clock::duration duration);
 
 private:
-  void loop();
-  void apply_retention_rules();
-  Config const& config_;
-  registry::Storage& storage_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread thread_;
 };
+
+/// registry.retention then collect_garbage_locked, every registry.gc.interval (a busy lock
+/// postpones a run by ten minutes); nullptr when the interval is 0.
+std::unique_ptr<PeriodicJob> schedule_gc(Config const& config, registry::Storage& storage);
+
+/// fsck_and_repair from the backup pool every registry.scrub.interval, reading at most
+/// registry.scrub.rate bytes per second; nullptr when the interval is 0 (the default).
+std::unique_ptr<PeriodicJob> schedule_scrub(Config const& config, registry::Storage& storage);
 
 }  // namespace berth::appliance

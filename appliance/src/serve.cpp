@@ -168,7 +168,8 @@ int serve(Config const& config) {
   registry_storage.recover();
   if (auto put_back = registry::recover_interrupted_gc(registry_storage))
     log->warn("put back {} registry objects an interrupted garbage collection had moved aside", put_back);
-  GcSchedule gc_schedule(config, registry_storage);  // stops before the storage goes
+  auto gc_job = schedule_gc(config, registry_storage);  // these stop before the storage goes
+  auto scrub_job = schedule_scrub(config, registry_storage);
 
   // Every module registers its routes before the first connection is accepted.
   proxy::Router router;

@@ -155,6 +155,7 @@ constexpr std::string_view leaf_keys[] = {
     "grace_period",
     "delete_untagged",
     "quotas",
+    "rate",
     "retention",
     "immutable_tags",
     "enabled",

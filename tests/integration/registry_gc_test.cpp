@@ -153,6 +153,33 @@ TEST_F(RegistryHousekeeping, RunAsRootItWorksAsTheVolumesOwnerSoTheServiceCanSti
   EXPECT_TRUE(fs::exists(berth_.data_dir() / "registry" / "gc.json"));
 }
 
+class RegistryScrub : public RegistryHousekeeping {
+protected:
+  RegistryScrub() : RegistryHousekeeping("registry:\n  scrub: {interval: 168h, rate: 10MiB}\n") {}
+};
+
+TEST_F(RegistryScrub, TheBackgroundScrubRepairsABlobFromTheBackupPoolWhileServing) {
+  ASSERT_TRUE(berth_.process().wait_for_output("scrub finished", std::chrono::seconds(30)))
+      << berth_.process().output();  // a first pass at the first start
+  auto const image = layout_.add_image({200 * 1024}, 6);
+  ASSERT_EQ(push(image.manifest, "api/orders:v1").exit_code, 0);
+  auto snapshot = berth_.command({"backup", "run"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
+
+  // Damage on disk, found by the next pass (the record of the last one removed to make it due).
+  berth_.kill_hard();
+  fs::remove(berth_.data_dir() / "registry" / "scrub-last");
+  { std::ofstream(blob_file(berth_, image.layers[0].digest), std::ios::in | std::ios::out) << "bit rot"; }
+  berth_.start();
+  auto line = berth_.process().wait_for_output("scrub finished", std::chrono::seconds(30));
+  ASSERT_TRUE(line) << berth_.process().output();
+  EXPECT_TRUE(contains(*line, "repaired=1 problems=0")) << *line;
+  EXPECT_TRUE(contains(berth_.process().output(), "scrub repaired blob " + image.layers[0].digest + " is corrupt"));
+  auto pulled = pull("api/orders:v1", scratch_.path() / "pulled");
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.output;
+  EXPECT_EQ(berth_.command({"registry", "fsck"}).exit_code, 0);
+}
+
 class RegistryQuota : public RegistryHousekeeping {
 protected:
   RegistryQuota() : RegistryHousekeeping("registry:\n  quotas: {api: 1MiB}\n") {}

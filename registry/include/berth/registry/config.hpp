@@ -43,8 +43,12 @@ struct Config {
     std::chrono::seconds grace_period{std::chrono::hours(1)};
     bool delete_untagged = false;
   } gc;
-  std::vector<RetentionRule> retention;                ///< first rule whose glob matches applies
-  std::vector<ImmutableTagRule> immutable_tags;        ///< a tag matched by any rule is immutable
+  struct Scrub {
+    std::chrono::seconds interval{0};              ///< between background fsck passes in `berth serve`; 0: none
+    std::uint64_t bytes_per_second = 50ull << 20;  ///< read rate of a pass, so pulls keep the disk
+  } scrub;
+  std::vector<RetentionRule> retention;          ///< first rule whose glob matches applies
+  std::vector<ImmutableTagRule> immutable_tags;  ///< a tag matched by any rule is immutable
 };
 
 }  // namespace berth::registry
