@@ -15,8 +15,8 @@
 #include "berth/backup/point_in_time.hpp"
 #include "berth/backup/retention.hpp"
 #include "berth/backup/snapshot.hpp"
+#include "berth/core/human.hpp"
 #include "berth/postgres/cluster.hpp"
-#include "human.hpp"
 
 namespace berth::appliance {
 

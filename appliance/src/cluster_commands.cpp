@@ -8,6 +8,7 @@
 
 #include "applications.hpp"
 #include "berth/backup/drill.hpp"
+#include "berth/core/human.hpp"
 #include "berth/core/version.hpp"
 #include "berth/postgres/databases.hpp"
 #include "berth/postgres/status.hpp"
@@ -15,7 +16,6 @@
 #include "berth/proxy/routes.hpp"
 #include "berth/registry/gc.hpp"
 #include "berth/registry/maintenance.hpp"
-#include "human.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {

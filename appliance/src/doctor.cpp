@@ -18,9 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "berth/backup/snapshot.hpp"
+#include "berth/core/human.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "berth/postgres/status.hpp"
-#include "human.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {

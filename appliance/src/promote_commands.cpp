@@ -16,10 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "berth/core/human.hpp"
 #include "berth/registry/aws_credentials.hpp"
 #include "berth/registry/ecr_client.hpp"
 #include "berth/registry/promote.hpp"
-#include "human.hpp"
 
 namespace berth::appliance {
 namespace {

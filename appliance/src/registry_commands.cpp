@@ -10,10 +10,10 @@
 #include <fstream>
 
 #include "berth/core/file_lock.hpp"
+#include "berth/core/human.hpp"
 #include "berth/core/log.hpp"
 #include "berth/registry/maintenance.hpp"
 #include "berth/registry/retention.hpp"
-#include "human.hpp"
 #include "retention_commands.hpp"
 
 namespace berth::appliance {

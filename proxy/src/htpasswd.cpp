@@ -43,22 +43,6 @@ std::string trim(std::string_view text) {
   return std::string(text.substr(first, text.find_last_not_of(" \t\r") - first + 1));
 }
 
-std::vector<std::string> read_lines(fs::path const& file) {
-  std::vector<std::string> lines;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return lines;
-    throw Error("cannot read " + file.string() + ": " + std::strerror(errno) +
-                "\nHINT: make it readable by the user berth runs as");
-  }
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-  }
-  if (in.bad()) throw Error("cannot read " + file.string() + ": " + std::strerror(errno));
-  return lines;
-}
-
 [[noreturn]] void bad_line(fs::path const& file, std::size_t line_idx, std::string const& problem,
                            std::string const& hint) {
   throw Error(file.string() + ":" + std::to_string(line_idx + 1) + ": " + problem + "\nHINT: " + hint);
@@ -368,6 +352,22 @@ bool PasswordChecker::check(std::string_view user, std::string_view password) co
     cache_->expiry_by_digest[digest] = now + cache_for_;
   }
   return matches;
+}
+
+std::vector<std::string> read_lines(std::filesystem::path const& file) {
+  std::vector<std::string> lines;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return lines;
+    throw Error("cannot read " + file.string() + ": " + std::strerror(errno) +
+                "\nHINT: make it readable by the user berth runs as");
+  }
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+  }
+  if (in.bad()) throw Error("cannot read " + file.string() + ": " + std::strerror(errno));
+  return lines;
 }
 
 }  // namespace berth::proxy

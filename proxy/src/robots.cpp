@@ -57,22 +57,6 @@ std::optional<RobotClock::time_point> parse_robot_time(std::string const& text) 
   return time;
 }
 
-std::vector<std::string> read_lines(fs::path const& file) {
-  std::vector<std::string> lines;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return lines;
-    throw Error("cannot read " + file.string() + ": " + std::strerror(errno) +
-                "\nHINT: make it readable by the user berth runs as");
-  }
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-  }
-  if (in.bad()) throw Error("cannot read " + file.string() + ": " + std::strerror(errno));
-  return lines;
-}
-
 // One robot from its line; messages name the field, never a value that could be a secret.
 Robot parse_robot(Json const& object) {
   if (!object.is_object()) throw Error("expected a JSON object");

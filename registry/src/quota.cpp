@@ -1,7 +1,6 @@
 #include "quota.hpp"
 
-#include <cstdio>
-
+#include "berth/core/human.hpp"
 #include "berth/registry/maintenance.hpp"
 #include "berth/registry/storage.hpp"
 
@@ -15,22 +14,6 @@ std::string namespace_of(std::string const& repository) {
 }
 
 }  // namespace
-
-std::string describe_bytes(std::uint64_t bytes) {
-  static constexpr char const* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  if (unit == 0)
-    std::snprintf(text, sizeof text, "%llu bytes", static_cast<unsigned long long>(bytes));
-  else
-    std::snprintf(text, sizeof text, "%.1f %s", value, units[unit]);
-  return text;
-}
 
 QuotaLedger::QuotaLedger(Storage const& storage, std::map<std::string, std::uint64_t> quotas)
     : storage_(storage), quotas_(std::move(quotas)) {}
@@ -54,8 +37,8 @@ void QuotaLedger::check_not_full(std::string const& repository) {
   std::lock_guard lock(mutex_);
   auto const& usage = usage_of(name_space);
   if (usage.bytes >= quota->second)
-    throw QuotaExceeded("namespace " + name_space + " is full: it holds " + describe_bytes(usage.bytes) + " of its " +
-                        describe_bytes(quota->second) +
+    throw QuotaExceeded("namespace " + name_space + " is full: it holds " + human_size(usage.bytes) + " of its " +
+                        human_size(quota->second) +
                         " quota; delete unused tags (then `berth registry gc` reclaims them) or ask the operator to "
                         "raise registry.quotas." +
                         name_space);
@@ -70,9 +53,9 @@ void QuotaLedger::reserve(std::string const& repository, Digest const& digest, s
   auto key = digest.to_string();
   if (usage.blobs.contains(key)) return;
   if (usage.bytes + size > quota->second)
-    throw QuotaExceeded("pushing blob " + key + " (" + describe_bytes(size) + ") to " + repository +
-                        " would take namespace " + name_space + " over its quota: it holds " +
-                        describe_bytes(usage.bytes) + " of " + describe_bytes(quota->second) +
+    throw QuotaExceeded("pushing blob " + key + " (" + human_size(size) + ") to " + repository +
+                        " would take namespace " + name_space + " over its quota: it holds " + human_size(usage.bytes) +
+                        " of " + human_size(quota->second) +
                         "; delete unused tags (then `berth registry gc` reclaims them) or ask the operator to raise "
                         "registry.quotas." +
                         name_space);

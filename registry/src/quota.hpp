@@ -43,7 +43,4 @@ private:
   std::map<std::string, Usage> usage_;
 };
 
-/// "512.0 MiB": sizes in messages.
-std::string describe_bytes(std::uint64_t bytes);
-
 }  // namespace berth::registry

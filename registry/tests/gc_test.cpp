@@ -226,7 +226,7 @@ TEST_F(Gc, QuotaRefusesWhatWouldGoOverAndCountsEachBlobOncePerNamespace) {
     put_blob("api/a", std::string(50, 'c'));
     FAIL() << "expected QuotaExceeded";
   } catch (QuotaExceeded const& error) {
-    EXPECT_NE(std::string(error.what()).find("over its quota: it holds 60 bytes of 100 bytes"), std::string::npos)
+    EXPECT_NE(std::string(error.what()).find("over its quota: it holds 60 B of 100 B"), std::string::npos)
         << error.what();
   }
   put_blob("api/a", std::string(40, 'd'));  // exactly fills it

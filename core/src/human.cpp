@@ -1,9 +1,9 @@
-#include "human.hpp"
+#include "berth/core/human.hpp"
 
 #include <cstdio>
 #include <iterator>
 
-namespace berth::appliance {
+namespace berth {
 
 std::string human_size(std::uint64_t bytes) {
   char const* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -25,4 +25,4 @@ std::string human_age(std::int64_t seconds) {
   return std::to_string(seconds / 86400) + "d " + std::to_string(seconds % 86400 / 3600) + "h";
 }
 
-}  // namespace berth::appliance
+}  // namespace berth
