@@ -5,16 +5,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "front_door_requests.hpp"
+
 namespace berth::proxy {
 namespace {
 
-std::string basic(std::string const& user, std::string const& password) {
-  auto encoded = base64url_encode(user + ":" + password);
-  std::replace(encoded.begin(), encoded.end(), '-', '+');
-  std::replace(encoded.begin(), encoded.end(), '_', '/');
-  while (encoded.size() % 4 != 0) encoded += '=';
-  return "Basic " + encoded;
-}
+using testing::basic;
 
 // A stand-in for the registry's rule: /v2/<repo>/x → (repo, action by method).
 std::optional<RequiredAccess> test_rule(Request const& request) {
@@ -45,17 +41,9 @@ protected:
     router_.add_prefix("/v2/", [](Request const&) -> Reply { return json_response(200, "{\"reached\":true}"); });
   }
 
-  static Request make(Method method, std::string target, std::optional<std::string> authorization = std::nullopt) {
-    Request request;
-    request.method = method;
-    request.method_name = std::string(to_string(method));
-    request.target = target;
-    auto const question = target.find('?');
-    request.path = target.substr(0, question);
-    if (question != std::string::npos) request.query = target.substr(question + 1);
-    request.headers.set("Host", "registry.test:5000");
-    if (authorization) request.headers.set("Authorization", *authorization);
-    return request;
+  static Request make(Method method, std::string const& target,
+                      std::optional<std::string> authorization = std::nullopt) {
+    return testing::make_request(method, target, std::move(authorization));
   }
 
   // "200", or "STATUS CODE" of the error.

@@ -12,6 +12,7 @@
 
 #include "berth/proxy/auth.hpp"
 #include "berth/testing/temp_dir.hpp"
+#include "front_door_requests.hpp"
 
 namespace berth::proxy {
 namespace {
@@ -223,25 +224,10 @@ TEST(RobotChecker, FollowsTheFileAsItIsRewritten) {
   EXPECT_FALSE(checker.token_stands("ci", RobotClock::now() + 20s));
 }
 
-std::string basic(std::string const& user, std::string const& password) {
-  auto encoded = base64url_encode(user + ":" + password);
-  std::replace(encoded.begin(), encoded.end(), '-', '+');
-  std::replace(encoded.begin(), encoded.end(), '_', '/');
-  while (encoded.size() % 4 != 0) encoded += '=';
-  return "Basic " + encoded;
-}
+using testing::basic;
 
 Request make(Method method, std::string const& target, std::optional<std::string> authorization = std::nullopt) {
-  Request request;
-  request.method = method;
-  request.method_name = std::string(to_string(method));
-  request.target = target;
-  auto const question = target.find('?');
-  request.path = target.substr(0, question);
-  if (question != std::string::npos) request.query = target.substr(question + 1);
-  request.headers.set("Host", "registry.test:5000");
-  if (authorization) request.headers.set("Authorization", *authorization);
-  return request;
+  return testing::make_request(method, target, std::move(authorization));
 }
 
 // A robot pushes to what its group and its login are granted, and nothing else.

@@ -227,12 +227,14 @@ bool Storage::pin(fs::path const& path) const {
 
 std::optional<BlobInfo> Storage::find_blob(std::string const& repository, Digest const& digest) const {
   if (!locate(blob_link_path(repository, digest))) return std::nullopt;
-  auto path = locate(blob_path(digest));
-  if (!path) return std::nullopt;
-  std::error_code ec;
-  auto size = fs::file_size(*path, ec);
-  if (ec) return std::nullopt;
-  return BlobInfo{*path, size};
+  // One stat where the blob is (the common case), as locate() looks: here, aside, here again.
+  auto path = blob_path(digest);
+  for (auto const& candidate : {path, gc_trash_path(path), path}) {
+    std::error_code ec;
+    auto size = fs::file_size(candidate, ec);
+    if (!ec) return BlobInfo{candidate, size};
+  }
+  return std::nullopt;
 }
 
 bool Storage::link_blob(std::string const& repository, Digest const& digest) {

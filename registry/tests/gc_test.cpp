@@ -12,6 +12,7 @@
 #include "berth/core/file_lock.hpp"
 #include "berth/registry/maintenance.hpp"
 #include "berth/testing/temp_dir.hpp"
+#include "push_helpers.hpp"
 
 namespace berth::registry {
 namespace {
@@ -50,11 +51,7 @@ protected:
   }
 
   Digest put_blob(std::string const& repo, std::string const& content) {
-    auto id = storage_->start_upload(repo);
-    auto writer = storage_->open_upload(repo, id);
-    writer->write(content);
-    writer->commit(digest_of(content));
-    return digest_of(content);
+    return testing::put_blob(*storage_, repo, content);
   }
 
   // An image with one layer; tagged when `tag` is given.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "berth/testing/temp_dir.hpp"
+#include "push_helpers.hpp"
 
 namespace berth::registry {
 namespace {
@@ -21,11 +22,7 @@ protected:
   }
 
   Digest put_blob(std::string const& repo, std::string const& content) {
-    auto id = storage_->start_upload(repo);
-    auto writer = storage_->open_upload(repo, id);
-    writer->write(content);
-    writer->commit(digest_of(content));
-    return digest_of(content);
+    return testing::put_blob(*storage_, repo, content);
   }
 
   // An image with one layer, tagged.

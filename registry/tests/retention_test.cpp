@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "berth/testing/temp_dir.hpp"
+#include "push_helpers.hpp"
 
 namespace berth::registry {
 namespace {
@@ -24,11 +25,7 @@ protected:
   }
 
   Digest put_blob(std::string const& repo, std::string const& content) {
-    auto id = storage_->start_upload(repo);
-    auto writer = storage_->open_upload(repo, id);
-    writer->write(content);
-    writer->commit(digest_of(content));
-    return digest_of(content);
+    return testing::put_blob(*storage_, repo, content);
   }
 
   std::string put_bytes(std::string const& repo, std::string const& bytes, std::optional<std::string> const& tag,
