@@ -81,6 +81,14 @@ port[nginx]=$(free_port)
 mkdir -p "$work/nginx/tmp" "$work/www"
 ln "$blob_file" "$work/www/blob"
 ln "$big_manifest_file" "$work/www/manifest"
+# The pulled images as static files at their registry paths: a pull from nginx is what skopeo
+# itself can do at best (a server that costs nothing), the ceiling for the pull rows.
+for image in big small; do
+  repo=$work/www/v2/api/bench-$image-1
+  mkdir -p "$repo/manifests" "$repo/blobs"
+  ln "$work/src/$image/blobs/sha256/${manifest[$image]#sha256:}" "$repo/manifests/latest"
+  for blob in "$work/src/$image/blobs/sha256/"*; do ln "$blob" "$repo/blobs/sha256:${blob##*/}"; done
+done
 nginx_user=""; [ "$(id -u)" -ne 0 ] || nginx_user="user root;"  # the worker reads the 0700 temp dir
 cat >"$work/nginx/nginx.conf" <<NGINX
 $nginx_user
@@ -100,7 +108,12 @@ http {
   fastcgi_temp_path $work/nginx/tmp/fastcgi;
   uwsgi_temp_path $work/nginx/tmp/uwsgi;
   scgi_temp_path $work/nginx/tmp/scgi;
-  server { listen 127.0.0.1:${port[nginx]}; root $work/www; }
+  server {
+    listen 127.0.0.1:${port[nginx]};
+    root $work/www;
+    location = /v2/ { default_type application/json; return 200 '{}'; }
+    location ~ /manifests/ { types { } default_type application/vnd.oci.image.manifest.v1+json; }
+  }
 }
 NGINX
 "$nginx" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
@@ -108,6 +121,8 @@ pids+=($!); pid[nginx]=$!
 
 for server in "${servers[@]}"; do wait_ready "http://127.0.0.1:${port[$server]}/v2/"; done
 wait_ready "http://127.0.0.1:${port[nginx]}/blob"
+nginx_master=${pid[nginx]}
+pid[nginx]=$(awk '{print $1}' "/proc/$nginx_master/task/$nginx_master/children")  # the worker does the work
 declare -A idle_rss
 for server in "${servers[@]}"; do idle_rss[$server]=$(status_kib "${pid[$server]}" VmRSS); done
 
@@ -140,6 +155,12 @@ for server in "${servers[@]}"; do
     [ "$pulled" = "${manifest[$image]}" ] || { echo "$server: pulled $image manifest $pulled, pushed ${manifest[$image]}" >&2; exit 1; }
     rm -rf "$work/pull"
   done
+done
+echo "nginx: pull big and small ..." >&2
+for image in big small; do
+  copy nginx "pull $image" "docker://127.0.0.1:${port[nginx]}/api/bench-$image-1:latest" "dir:$work/pull" \
+    --src-tls-verify=false
+  rm -rf "$work/pull"
 done
 
 # --- GETs under wrk -------------------------------------------------------------------------
@@ -182,10 +203,13 @@ printf '  big: %d x %d MiB random layers (%d MiB); small: %d x %d KiB layers\n' 
   "$big_layers" "$big_layer_mib" "$big_mib" "$small_layers" "$small_layer_kib"
 printf '%-12s %-16s %10s %10s\n' operation server 'wall s' 'CPU s'
 for op in 'push big' 'pull big' 'push small' 'pull small'; do
-  for server in "${servers[@]}"; do
+  for server in "${servers[@]}" nginx; do
+    [ -n "${wall[$server:$op]:-}" ] || continue
     printf '%-12s %-16s %10s %10s\n' "$op" "$server" "${wall[$server:$op]}" "${cpu[$server:$op]}"
   done
 done
+printf '  (nginx: the same images as static files, warm in the page cache: the fastest pull skopeo can make)\n'
+
 
 printf '\nGET under wrk -t2 -c%s -d%ss: blob = %s bytes (%s), manifest = %s bytes\n' \
   "$connections" "$seconds" "$blob_bytes" "${blob_digest:0:19}" "$manifest_bytes"
@@ -201,8 +225,7 @@ printf '\n%-16s %14s %14s\n' server 'idle RSS KiB' 'peak RSS KiB'
 for server in "${servers[@]}"; do
   printf '%-16s %14s %14s\n' "$server" "${idle_rss[$server]}" "$(status_kib "${pid[$server]}" VmHWM)"
 done
-nginx_worker=$(awk '{print $1}' "/proc/${pid[nginx]}/task/${pid[nginx]}/children" 2>/dev/null || true)
-[ -z "$nginx_worker" ] || printf '%-16s %14s %14s\n' 'nginx (worker)' '-' "$(status_kib "$nginx_worker" VmHWM)"
+printf '%-16s %14s %14s\n' 'nginx (worker)' '-' "$(status_kib "${pid[nginx]}" VmHWM)"
 
 if $only_reference; then
   printf '\n--only-reference: no berth, no ratios\n'
@@ -212,8 +235,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "x%.2f", a / b; els
 r=docker-registry
 printf '\nberth/docker-registry (speed: >1 is faster; CPU and RSS: <1 is leaner)\n'
 for op in 'push big' 'pull big' 'push small' 'pull small'; do
-  printf '  %-10s speed %s, CPU %s\n' "$op" "$(ratio "${wall[$r:$op]}" "${wall[berth:$op]}")" \
-    "$(ratio "${cpu[berth:$op]}" "${cpu[$r:$op]}")"
+  ceiling=""
+  [ -z "${wall[nginx:$op]:-}" ] || ceiling=" (nginx's static pull ${wall[nginx:$op]} s would be $(ratio "${wall[$r:$op]}" "${wall[nginx:$op]}"))"
+  printf '  %-10s speed %s, CPU %s%s\n' "$op" "$(ratio "${wall[$r:$op]}" "${wall[berth:$op]}")" \
+    "$(ratio "${cpu[berth:$op]}" "${cpu[$r:$op]}")" "$ceiling"
 done
 printf '  blob GET   req/s %s (vs nginx %s)\n' "$(ratio "${rps[berth:blob]}" "${rps[$r:blob]}")" \
   "$(ratio "${rps[berth:blob]}" "${rps[nginx:blob]}")"

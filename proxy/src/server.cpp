@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -33,6 +34,7 @@
 #include "berth/core/random.hpp"
 #include "berth/core/version.hpp"
 #include "rate_limit.hpp"
+#include "read_ahead.hpp"
 #include "request_notes.hpp"
 #include "reverse_proxy.hpp"
 #include "tls_context.hpp"
@@ -322,16 +324,19 @@ net::awaitable<void> write_status(Connection<Stream>& connection, unsigned versi
 }
 
 // Sends `length` bytes of `span.fd` from `span.offset` with sendfile(2): no copy through user
-// space. Plain TCP only.
+// space. A big file is read ahead of the sender (read_ahead.hpp). Plain TCP only.
 net::awaitable<std::uint64_t> send_file(Connection<tcp::socket>& connection, FileSpan span, std::uint64_t length,
                                         std::chrono::seconds timeout) {
   auto& socket = connection.stream;
   socket.native_non_blocking(true);
   off_t offset = static_cast<off_t>(span.offset);
+  std::optional<ReadAhead> read_ahead;
+  if (length > 1024 * 1024) read_ahead.emplace(span.fd, span.offset, span.offset + length);
   std::uint64_t sent = 0;
   while (sent < length) {
     connection.expires_after(timeout);
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 4 << 20));
+    if (read_ahead) read_ahead->before_sending(static_cast<std::uint64_t>(offset));
     auto n = ::sendfile(socket.native_handle(), span.fd, &offset, want);
     if (n > 0) {
       sent += static_cast<std::uint64_t>(n);

@@ -1,10 +1,14 @@
 // `berth serve` as a user starts it: a real process on an ephemeral port, spoken to over HTTP.
+#include <fcntl.h>
+#include <unistd.h>
 #include <csignal>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
+#include "berth/testing/oci_layout.hpp"
 #include "berth/testing/raw_http.hpp"
 #include "berth_instance.hpp"
 
@@ -147,6 +151,59 @@ TEST(Serve, StreamsAGibibyteUpAndDownWithFlatMemory) {
             << after_upload << " KiB, after download " << after_download << " KiB\n";
   EXPECT_LT(peak - baseline, 8 * 1024);
   EXPECT_LT(after_download - baseline, 8 * 1024);
+}
+
+// Big blobs are read around the page cache where it does not hold them (O_DIRECT into an aligned
+// buffer) and with sendfile where it does: every mix of the two, and every unaligned range, must
+// give the same bytes.
+TEST(Serve, ServesABigBlobTheSameWhetherThePageCacheHoldsItOrNot) {
+  BerthInstance berth;
+  std::string blob(6 * 1024 * 1024 + 123, '\0');
+  for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = pattern_byte(i);
+  auto digest = sha256_digest(blob);
+  auto start = http_request("127.0.0.1", berth.port(), "POST", "/v2/api/big/blobs/uploads/?digest=" + digest, blob);
+  ASSERT_EQ(start->status, 201) << start->body;
+  auto file = berth.data_dir() / "registry" / "blobs" / "sha256" / digest.substr(7, 2) / digest.substr(7);
+  ASSERT_TRUE(std::filesystem::exists(file)) << file;
+
+  auto get = [&](std::string const& range) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!range.empty()) headers.emplace_back("Range", "bytes=" + range);
+    return http_request("127.0.0.1", berth.port(), "GET", "/v2/api/big/blobs/" + digest, "", headers);
+  };
+  auto expect_all_ranges = [&](std::string const& state) {
+    auto whole = get("");
+    ASSERT_EQ(whole->status, 200) << state;
+    EXPECT_TRUE(whole->body == blob) << state << ": the whole blob differs";
+    for (auto [first, last] : std::vector<std::pair<std::size_t, std::size_t>>{{4097, 5000000},
+                                                                               {1, blob.size() - 1},
+                                                                               {1048575, 1048577},
+                                                                               {blob.size() - 3, blob.size() - 1},
+                                                                               {0, 4095},
+                                                                               {2 * 1048576 - 1, 6 * 1048576}}) {
+      auto part = get(std::to_string(first) + "-" + std::to_string(last));
+      ASSERT_EQ(part->status, 206) << state << " " << first << "-" << last;
+      EXPECT_TRUE(part->body == blob.substr(first, last - first + 1)) << state << ": bytes " << first << "-" << last;
+    }
+  };
+  auto evict = [&] {
+    int fd = ::open(file.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  };
+  auto cache = [&](std::size_t bytes) {  // reads the first `bytes` through the page cache
+    std::ifstream in(file, std::ios::binary);
+    std::string head(bytes, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(bytes));
+  };
+  evict();
+  expect_all_ranges("not cached");
+  cache(blob.size());
+  expect_all_ranges("cached");
+  evict();
+  cache(1024 * 1024 + 5);
+  expect_all_ranges("first MiB cached");
 }
 
 TEST(Serve, SigtermLetsAnUploadInFlightFinish) {
