@@ -184,6 +184,18 @@ private:
     auto const identity = identities_.find(key_id);
     if (identity == identities_.end())
       return Refusal{403, "UnrecognizedClientException", "The security token included in the request is invalid."};
+    // AKID/DATE/REGION/SERVICE/aws4_request: this endpoint's region and service only.
+    std::vector<std::string> scope;
+    for (std::size_t start = 0;;) {
+      auto const end = credential.find('/', start);
+      scope.push_back(credential.substr(start, end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    if (scope.size() != 5 || scope[2] != region_ || scope[3] != service)
+      return Refusal{403, "InvalidSignatureException",
+                     "Credential should be scoped to a valid region and service, not '" +
+                         (scope.size() == 5 ? scope[2] + "/" + scope[3] : credential) + "'."};
     auto const time = parse_amz_date(date_text);
     if (!time) return Refusal{400, "IncompleteSignatureException", "X-Amz-Date is missing or malformed."};
     auto const skew = std::chrono::system_clock::now() - *time;

@@ -498,6 +498,27 @@ TEST_F(PromoteToEcr, ExplainsARefusedAssumeRole) {
   EXPECT_TRUE(contains(wrong_secret.output, "HINT: the secret access key from profile 'base' in "))
       << wrong_secret.output;
 
+  // Keys from the environment whose session token has expired (credential_source = Environment).
+  auto const env_config = scratch_.write(
+      "aws/env-config", "[profile fromenv]\nrole_arn = " + hop_role_ + "\ncredential_source = Environment\n");
+  registry::aws::Environment environment{{{"AWS_PROFILE", "fromenv"},
+                                          {"AWS_CONFIG_FILE", env_config.string()},
+                                          {"AWS_SHARED_CREDENTIALS_FILE", (scratch_.path() / "none").string()},
+                                          {"AWS_ENDPOINT_URL_STS", stand_in_.url()},
+                                          {"AWS_REGION", "eu-west-1"},
+                                          {"AWS_ACCESS_KEY_ID", EcrStandIn::access_key},
+                                          {"AWS_SECRET_ACCESS_KEY", EcrStandIn::secret_key},
+                                          {"AWS_SESSION_TOKEN", EcrStandIn::expired_session_token}},
+                                         scratch_.path()};
+  auto const expired =
+      error_of([&] { registry::aws::resolve_credentials(environment, {.extra_ca_file = stand_in_.ca_file()}); });
+  EXPECT_EQ(expired, "cannot assume role " + hop_role_ + " (profile 'fromenv' in " + env_config.string() +
+                         " line 2) at " + stand_in_.url() +
+                         ": ExpiredToken (The security token included in the request is expired)\nthe request was "
+                         "signed with the credentials from environment (access key ...NDIN)\nHINT: the source "
+                         "credentials from environment have expired; renew them (a new session token, or check "
+                         "credential_process) and run the command again.");
+
   // The refusal is in the audit log, and nothing reached ECR.
   auto const history = source_->command({"promote", "--history"});
   EXPECT_TRUE(contains(history.output, "cannot assume role")) << history.output;

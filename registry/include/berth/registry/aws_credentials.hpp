@@ -81,12 +81,15 @@ struct CredentialPlan {
 /// values win) and the config file (AWS_CONFIG_FILE, else ~/.aws/config). A profile with
 /// role_arn is assumed (with source_profile, which may itself be a role profile, a static-keys
 /// or a credential_process profile, or credential_source = Environment; external_id,
-/// role_session_name, duration_seconds 900..43200); otherwise its static keys, otherwise its
-/// credential_process. The STS endpoint is AWS_ENDPOINT_URL_STS when set (https only), else
-/// the regional one (sts_regional_endpoints / AWS_STS_REGIONAL_ENDPOINTS = legacy selects the
-/// global one for the legacy regions). Throws CredentialsError naming the file and line (or
-/// the profiles of a source_profile loop) on anything unusable, and for mfa_serial (no one is
-/// there to type a code). Thread-safe.
+/// role_session_name (default "berth-promote-<unix time>"), duration_seconds 900..43200);
+/// otherwise its static keys, otherwise its credential_process. A role profile named by
+/// AWS_PROFILE is assumed even when AWS_ACCESS_KEY_ID is set (as the CLI's --profile does),
+/// so that credential_source = Environment works. The STS endpoint is AWS_ENDPOINT_URL_STS when
+/// set (https only), else the regional one for AWS_REGION, AWS_DEFAULT_REGION, the profile's
+/// region or `options.default_region` (sts_regional_endpoints / AWS_STS_REGIONAL_ENDPOINTS =
+/// legacy selects the global one for the legacy regions, as does no region at all). Throws
+/// CredentialsError naming the file and line (or the profiles of a source_profile loop) on
+/// anything unusable, and for mfa_serial (no one is there to type a code). Thread-safe.
 CredentialPlan plan_credentials(Environment const& environment, ResolveOptions const& options = {});
 
 /// Carries out plan_credentials(): runs credential_process (without a shell, waited for at most
