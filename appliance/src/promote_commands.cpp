@@ -128,8 +128,12 @@ int promote(Config const& config, PromoteOptions const& options, std::ostream& o
         .api_endpoint = configured.api_endpoint,
         .ca_file = configured.ca_file.empty() ? std::nullopt : std::optional<fs::path>(configured.ca_file),
         .create_repository = configured.create_repository};
-    ecr = std::make_unique<registry::ecr::Client>(
-        ecr_target, [] { return registry::aws::resolve_credentials(registry::aws::Environment::current()); });
+    // STS (role profiles) is asked in the target's region unless the AWS settings name one, and
+    // trusts the target's extra CA too (stand-ins).
+    ecr = std::make_unique<registry::ecr::Client>(ecr_target, [region = ecr_target.region, ca = ecr_target.ca_file] {
+      return registry::aws::resolve_credentials(registry::aws::Environment::current(),
+                                                {.default_region = region, .extra_ca_file = ca});
+    });
     repository_prefix = configured.repository_prefix;
     target.url = ecr->registry_url();
     target.http = ecr->http_config();

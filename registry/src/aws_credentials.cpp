@@ -1,4 +1,7 @@
-// The AWS credential chain: environment, shared credentials file, config file, credential_process.
+// The AWS credential chain: environment, shared credentials file, config file, credential_process,
+// and AssumeRole through STS for role profiles (chained through source_profile like the AWS CLI).
+// The chain is read into a CredentialPlan first (pure: files and variables only), then carried
+// out (processes, HTTPS), so the configuration rules are testable without a network.
 // The INI dialect is the AWS CLI's: "[name]" sections ("[profile name]" in the config file),
 // "key = value" lines, '#'/';' comment lines, indented lines are sub-settings (e.g. "s3 =" blocks)
 // that the chain does not need. Values are taken verbatim (no inline comments), as botocore does.
@@ -8,17 +11,24 @@
 
 #include <utility>  // before Asio: see STYLE.md (awaitable.hpp misses it on Boost 1.74)
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/process/args.hpp>
 #include <boost/process/async.hpp>
 #include <boost/process/child.hpp>
 #include <boost/process/io.hpp>
 #include <boost/process/search_path.hpp>
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "berth/core/log.hpp"
+#include "berth/registry/http_client.hpp"
 
 extern char** environ;
 
@@ -153,35 +163,13 @@ std::optional<sigv4::Credentials> static_keys(Section const& section, fs::path c
   return sigv4::Credentials{key_id->text, secret->text, token == nullptr ? std::string() : token->text};
 }
 
-std::chrono::system_clock::time_point parse_rfc3339(std::string const& text, std::string const& what) {
-  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    throw CredentialsError(what + ": Expiration '" + text + "' is not an RFC 3339 time" +
+std::chrono::system_clock::time_point parse_expiration(std::string const& text, std::string const& what) {
+  auto const time = parse_rfc3339(text);
+  if (!time) {
+    throw CredentialsError(what + ": Expiration '" + text + "' is not an RFC 3339 time with a time zone" +
                            "\nHINT: the program must print e.g. \"Expiration\": \"2026-11-27T17:00:00Z\".");
   }
-  std::string_view rest = std::string_view(text).substr(static_cast<std::size_t>(consumed));
-  if (!rest.empty() && rest[0] == '.') {
-    std::size_t digits = 1;
-    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
-    rest.remove_prefix(digits);
-  }
-  long offset_seconds = 0;
-  if (rest == "Z" || rest == "z") {
-    offset_seconds = 0;
-  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
-    int const hours = std::atoi(std::string(rest.substr(1, 2)).c_str());
-    int const minutes = std::atoi(std::string(rest.substr(4, 2)).c_str());
-    offset_seconds = (rest[0] == '+' ? 1 : -1) * (hours * 3600L + minutes * 60L);
-  } else {
-    throw CredentialsError(what + ": Expiration '" + text + "' has no time zone (Z or +HH:MM)" +
-                           "\nHINT: the program must print e.g. \"Expiration\": \"2026-11-27T17:00:00Z\".");
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return std::chrono::system_clock::from_time_t(timegm(&tm) - offset_seconds);
+  return *time;
 }
 
 ResolvedCredentials run_credential_process(std::string const& command, std::string const& source,
@@ -234,6 +222,371 @@ ResolvedCredentials run_credential_process(std::string const& command, std::stri
   return result;
 }
 
+// Both files of the chain, each loaded once; a missing file is an absent optional.
+struct AwsFiles {
+  fs::path credentials_path;
+  fs::path config_path;
+  std::optional<IniFile> credentials;
+  std::optional<IniFile> config;
+
+  std::string names() const {
+    return (credentials_path.empty() ? "~/.aws/credentials (no HOME)" : credentials_path.string()) + " and " +
+           (config_path.empty() ? "~/.aws/config (no HOME)" : config_path.string());
+  }
+};
+
+struct Setting {
+  Value const* value = nullptr;
+  fs::path const* path = nullptr;
+  std::string const& text() const { return value->text; }
+};
+
+// One profile as botocore sees it: the config file's section with the credentials file's
+// section laid over it (its values win).
+struct Profile {
+  std::string name;
+  Section const* credentials = nullptr;
+  Section const* config = nullptr;
+  AwsFiles const* files = nullptr;
+
+  bool exists() const { return credentials != nullptr || config != nullptr; }
+
+  std::optional<Setting> find(std::string const& key) const {
+    if (credentials != nullptr)
+      if (Value const* value = credentials->find(key)) return Setting{value, &files->credentials_path};
+    if (config != nullptr)
+      if (Value const* value = config->find(key)) return Setting{value, &files->config_path};
+    return std::nullopt;
+  }
+
+  std::string where(Setting const& setting) const {
+    return "profile '" + name + "' in " + location(*setting.path, setting.value->line);
+  }
+
+  // Static keys, from the credentials file when it has any for this profile, else the config.
+  std::optional<std::pair<sigv4::Credentials, std::string>> keys() const {
+    if (credentials != nullptr)
+      if (auto found = static_keys(*credentials, files->credentials_path, name))
+        return std::pair{std::move(*found), "profile '" + name + "' in " + files->credentials_path.string()};
+    if (config != nullptr)
+      if (auto found = static_keys(*config, files->config_path, name))
+        return std::pair{std::move(*found), "profile '" + name + "' in " + files->config_path.string()};
+    return std::nullopt;
+  }
+};
+
+Profile find_profile(AwsFiles const& files, std::string const& name) {
+  Profile profile{name, nullptr, nullptr, &files};
+  if (files.credentials) {
+    auto const it = files.credentials->sections.find(name);
+    if (it != files.credentials->sections.end()) profile.credentials = &it->second;
+  }
+  if (files.config) profile.config = config_section(*files.config, name);
+  return profile;
+}
+
+bool is_session_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+         std::string_view("_+=,.@-").find(c) != std::string_view::npos;
+}
+
+// Walks a profile and, for role profiles, their sources, collecting the AssumeRole steps.
+class Planner {
+public:
+  Planner(Environment const& environment, AwsFiles const& files, CredentialPlan& plan)
+      : environment_(environment), files_(files), plan_(plan) {}
+
+  // `referenced_by`: empty for the profile the user selected, else where source_profile named it.
+  void plan_profile(Profile const& profile, std::string const& referenced_by) {
+    chain_.push_back(profile.name);
+    auto const role = profile.find("role_arn");
+    auto keys = profile.keys();
+    // The selected profile assumes its role even when it has keys (they may be its own source);
+    // a source profile with keys is used as it is, as the CLI does.
+    if (role && (referenced_by.empty() || !keys)) return plan_role(profile, *role, keys);
+    if (keys) {
+      plan_.base = CredentialPlan::Base::static_keys;
+      plan_.keys = std::move(keys->first);
+      plan_.source = std::move(keys->second);
+      return;
+    }
+    if (auto const process = profile.find("credential_process")) {
+      plan_.base = CredentialPlan::Base::process;
+      plan_.process_command = process->text();
+      plan_.source = profile.where(*process);
+      return;
+    }
+    if (profile.find("sso_session") || profile.find("sso_start_url")) {
+      throw CredentialsError("AWS profile '" + profile.name +
+                             "' uses IAM Identity Center (sso_*), which berth does not support" +
+                             "\nHINT: use static keys, credential_process or role_arn in that profile.");
+    }
+    if (referenced_by.empty()) {
+      throw CredentialsError("AWS profile '" + profile.name + "' has no credentials in " + files_.names() +
+                             "\nHINT: add aws_access_key_id and aws_secret_access_key, credential_process or "
+                             "role_arn with source_profile.");
+    }
+    throw CredentialsError("AWS profile '" + profile.name + "' (the source_profile of " + referenced_by +
+                           ") has no credentials in " + files_.names() +
+                           "\nHINT: add aws_access_key_id and aws_secret_access_key, credential_process or role_arn "
+                           "to profile '" +
+                           profile.name + "'.");
+  }
+
+private:
+  [[noreturn]] static void bad_setting(Profile const& profile, Setting const& setting, std::string const& what,
+                                       std::string const& hint) {
+    throw CredentialsError("AWS " + profile.where(setting) + ": " + what + "\nHINT: " + hint);
+  }
+
+  void plan_role(Profile const& profile, Setting const& role,
+                 std::optional<std::pair<sigv4::Credentials, std::string>> const& own_keys) {
+    std::string const where = profile.where(role);
+    if (auto const mfa = profile.find("mfa_serial")) {
+      bad_setting(profile, *mfa,
+                  "mfa_serial asks for an MFA code at every AssumeRole, and berth runs without anyone to type it",
+                  "use a role whose trust policy does not require MFA for this automation, or assume the role "
+                  "yourself (aws sts assume-role --serial-number ... --token-code ...) and pass the temporary keys "
+                  "in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.");
+    }
+    RoleStep step{profile.name, where, {}};
+    step.parameters.role_arn = role.text();
+    if (!step.parameters.role_arn.starts_with("arn:") || step.parameters.role_arn.find(":role/") == std::string::npos)
+      bad_setting(profile, role, "role_arn '" + role.text() + "' is not a role ARN",
+                  "use the role's ARN, e.g. arn:aws:iam::123456789012:role/promote.");
+
+    if (auto const name = profile.find("role_session_name")) {
+      auto const& text = name->text();
+      if (text.size() < 2 || text.size() > 64 || !std::all_of(text.begin(), text.end(), is_session_name_char))
+        bad_setting(profile, *name,
+                    "role_session_name '" + text + "' is not 2 to 64 of the characters A-Z a-z 0-9 _+=,.@-",
+                    "choose a name such as berth-promote.");
+      step.parameters.session_name = text;
+    } else {
+      step.parameters.session_name = "berth-promote-" + std::to_string(std::time(nullptr));
+    }
+
+    if (auto const external = profile.find("external_id")) {
+      auto const& text = external->text();
+      if (text.size() < 2 || text.size() > 1224 || !std::all_of(text.begin(), text.end(), [](char c) {
+            return is_session_name_char(c) || c == ':' || c == '/';
+          }))
+        bad_setting(profile, *external, "external_id is not 2 to 1224 of the characters A-Z a-z 0-9 _+=,.@:/-",
+                    "copy the external ID exactly as the role's trust policy has it.");
+      step.parameters.external_id = text;
+    }
+
+    if (auto const duration = profile.find("duration_seconds")) {
+      auto const& text = duration->text();
+      bool const digits = !text.empty() && text.size() <= 6 &&
+                          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+      int const seconds = digits ? std::stoi(text) : 0;
+      if (seconds < 900 || seconds > 43200)
+        bad_setting(profile, *duration, "duration_seconds '" + text + "' is not a number from 900 to 43200",
+                    "give the session length in seconds, at most the role's maximum session duration (3600 when "
+                    "the source is itself a role).");
+      step.parameters.duration_seconds = seconds;
+    }
+
+    auto const source_profile = profile.find("source_profile");
+    auto const credential_source = profile.find("credential_source");
+    if (source_profile && credential_source) {
+      bad_setting(
+          profile, *credential_source,
+          "has both source_profile (line " + std::to_string(source_profile->value->line) + ") and credential_source",
+          "keep one of them: source_profile names the profile whose credentials assume the role.");
+    }
+    if (!source_profile && !credential_source) {
+      bad_setting(profile, role, "role_arn needs source_profile or credential_source",
+                  "add source_profile = PROFILE (a profile with keys, credential_process or another role), or "
+                  "credential_source = Environment.");
+    }
+    if (credential_source) {
+      plan_environment_source(profile, *credential_source);
+    } else {
+      std::string const& source_name = source_profile->text();
+      std::string const referenced_by = profile.where(*source_profile);
+      if (std::find(chain_.begin(), chain_.end(), source_name) != chain_.end()) {
+        if (source_name == profile.name && own_keys) {
+          // A role profile whose own keys assume its role (source_profile = itself).
+          plan_.base = CredentialPlan::Base::static_keys;
+          plan_.keys = own_keys->first;
+          plan_.source = own_keys->second;
+        } else {
+          std::string loop;
+          for (auto const& name : chain_) loop += name + " -> ";
+          throw CredentialsError("AWS profiles form a loop through source_profile: " + loop + source_name + " (at " +
+                                 referenced_by +
+                                 ")\nHINT: end the chain at a profile with static keys or credential_process.");
+        }
+      } else {
+        auto const source = find_profile(files_, source_name);
+        if (!source.exists()) {
+          bad_setting(profile, *source_profile,
+                      "source_profile '" + source_name + "' is not a profile in " + files_.names(),
+                      "create profile '" + source_name + "' or correct the name.");
+        }
+        plan_profile(source, referenced_by);
+      }
+    }
+    plan_.roles.push_back(std::move(step));
+  }
+
+  void plan_environment_source(Profile const& profile, Setting const& credential_source) {
+    auto const& kind = credential_source.text();
+    if (kind == "Ec2InstanceMetadata" || kind == "EcsContainer") {
+      bad_setting(profile, credential_source,
+                  "credential_source = " + kind + " needs the " +
+                      (kind == "EcsContainer" ? "ECS container" : "EC2 instance") +
+                      " metadata service, which an on-prem server does not have",
+                  "use credential_source = Environment or source_profile.");
+    }
+    if (kind != "Environment") {
+      bad_setting(profile, credential_source, "unknown credential_source '" + kind + "'",
+                  "berth supports credential_source = Environment (or use source_profile).");
+    }
+    std::string const key_id = variable(environment_, "AWS_ACCESS_KEY_ID");
+    std::string const secret = variable(environment_, "AWS_SECRET_ACCESS_KEY");
+    if (key_id.empty() || secret.empty()) {
+      bad_setting(profile, credential_source,
+                  "credential_source = Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set",
+                  "export both variables (and AWS_SESSION_TOKEN for temporary keys) before running berth.");
+    }
+    plan_.base = CredentialPlan::Base::environment;
+    plan_.keys = {key_id, secret, variable(environment_, "AWS_SESSION_TOKEN")};
+    plan_.source = "environment";
+  }
+
+  Environment const& environment_;
+  AwsFiles const& files_;
+  CredentialPlan& plan_;
+  std::vector<std::string> chain_;  // profiles visited, to detect source_profile loops
+};
+
+// The STS endpoint: AWS_ENDPOINT_URL_STS, else the regional (or legacy global) AWS one.
+sts::Endpoint sts_endpoint(Environment const& environment, Profile const& selected, ResolveOptions const& options) {
+  std::optional<std::string> region;
+  for (char const* name : {"AWS_REGION", "AWS_DEFAULT_REGION"})
+    if (!region && !variable(environment, name).empty()) region = variable(environment, name);
+  if (!region)
+    if (auto const configured = selected.find("region"); configured && !configured->text().empty())
+      region = configured->text();
+  if (!region) region = options.default_region;
+
+  std::string const override_url = variable(environment, "AWS_ENDPOINT_URL_STS");
+  if (!override_url.empty()) {
+    if (!override_url.starts_with("https://")) {
+      throw CredentialsError("AWS_ENDPOINT_URL_STS '" + override_url +
+                             "' is not an https:// URL\nHINT: STS answers with secret keys: use https.");
+    }
+    try {
+      http::Url::parse(override_url);
+    } catch (Error const& error) {
+      throw CredentialsError("AWS_ENDPOINT_URL_STS '" + override_url + "' is not a URL: " + error.what());
+    }
+    return {override_url, region.value_or("us-east-1")};
+  }
+
+  bool regional = true;
+  std::string mode = variable(environment, "AWS_STS_REGIONAL_ENDPOINTS");
+  std::string mode_where = "AWS_STS_REGIONAL_ENDPOINTS";
+  if (mode.empty()) {
+    if (auto const configured = selected.find("sts_regional_endpoints")) {
+      mode = configured->text();
+      mode_where = selected.where(*configured);
+    }
+  }
+  if (mode == "legacy") {
+    regional = false;
+  } else if (!mode.empty() && mode != "regional") {
+    throw CredentialsError("AWS " + mode_where + ": sts_regional_endpoints '" + mode +
+                           "' is neither regional nor legacy\nHINT: use regional (the default) or legacy.");
+  }
+  try {
+    return sts::default_endpoint(region, regional);
+  } catch (Error const& error) {
+    throw CredentialsError(error.what());
+  }
+}
+
+// "...WXYZ": enough to tell keys apart in a message, as `aws configure list` shows them.
+std::string key_hint(std::string const& access_key_id) {
+  return access_key_id.size() > 4 ? "..." + access_key_id.substr(access_key_id.size() - 4) : access_key_id;
+}
+
+std::string sts_hint(std::string const& code, std::string const& message, RoleStep const& step,
+                     ResolvedCredentials const& source, std::string const& signing_region) {
+  if (code == "AccessDenied")
+    return "the role's trust policy must allow sts:AssumeRole for that identity (and its own policy must allow "
+           "it on the role); check role_arn and, if the trust policy asks for one, external_id in profile '" +
+           step.profile + "'.";
+  if (code == "ExpiredToken")
+    return "the source credentials from " + source.source +
+           " have expired; renew them (a new session token, or check credential_process) and run the command "
+           "again.";
+  if (code == "InvalidClientTokenId")
+    return "AWS does not know the access key (or session token) from " + source.source + "; check it.";
+  if (code == "SignatureDoesNotMatch" && message.find("xpired") != std::string::npos)
+    return "this machine's clock is off by more than a few minutes; sync it (timedatectl set-ntp true).";
+  if (code == "SignatureDoesNotMatch") return "the secret access key from " + source.source + " is wrong.";
+  if (code == "RegionDisabledException")
+    return "activate STS in region " + signing_region +
+           " (IAM, account settings), or set region or sts_regional_endpoints = legacy in the profile.";
+  if (code == "ValidationError" && message.find("Duration") != std::string::npos)
+    return "lower duration_seconds in profile '" + step.profile +
+           "' to the role's maximum session duration (at most 3600 when a role assumes another role).";
+  if (code == "ValidationError")
+    return "check role_arn, role_session_name and external_id in profile '" + step.profile + "'.";
+  if (code.empty()) return "check that the STS endpoint (AWS_ENDPOINT_URL_STS, if set) is AWS STS and reachable.";
+  return "check profile '" + step.profile + "' and the source credentials from " + source.source + ".";
+}
+
+bool transient_sts_failure(int status, std::string const& code) {
+  return status >= 500 || status == 429 || code == "Throttling" || code == "ThrottlingException" ||
+         code == "RequestLimitExceeded" || code == "IDPCommunicationError";
+}
+
+ResolvedCredentials assume_role(http::Client& client, sts::Endpoint const& endpoint, RoleStep const& step,
+                                ResolvedCredentials const& source) {
+  constexpr int attempts = 4;
+  std::string const what =
+      "cannot assume role " + step.parameters.role_arn + " (" + step.location + ") at " + endpoint.url;
+  std::minstd_rand jitter(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    auto const signed_request =
+        sts::sign_assume_role(step.parameters, endpoint, source.credentials, std::chrono::system_clock::now());
+    http::Request request{.method = "POST", .url = signed_request.url, .headers = {}, .body = signed_request.body};
+    for (auto const& header : signed_request.headers)
+      if (header.name != "Host") request.headers.emplace_back(header.name, header.value);
+    auto const response = client.send(request);
+    if (response.status == 200) {
+      sts::AssumedRole role;
+      try {
+        role = sts::parse_assume_role_response(response.body);
+      } catch (Error const& error) {
+        throw CredentialsError(what + ": " + error.what());
+      }
+      logger("promote")->info(
+          "aws role assumed role={} profile={} session={} expires_in={}s", step.parameters.role_arn, step.profile,
+          step.parameters.session_name,
+          std::chrono::duration_cast<std::chrono::seconds>(role.expiration - std::chrono::system_clock::now()).count());
+      return {std::move(role.credentials), role.expiration,
+              "role " + step.parameters.role_arn + " (" + step.location + ")"};
+    }
+    auto const error = sts::parse_error_response(response.body);
+    if (transient_sts_failure(response.status, error.code) && attempt < attempts) {
+      auto const backoff = std::chrono::milliseconds(200 << attempt);
+      std::this_thread::sleep_for(backoff + std::chrono::milliseconds(jitter() % (100 << attempt)));
+      continue;
+    }
+    throw CredentialsError(what + ": " + (error.code.empty() ? "HTTP " + std::to_string(response.status) : error.code) +
+                           (error.message.empty() ? "" : " (" + error.message + ")") +
+                           "\nthe request was signed with the credentials from " + source.source + " (access key " +
+                           key_hint(source.credentials.access_key_id) +
+                           ")\nHINT: " + sts_hint(error.code, error.message, step, source, endpoint.region));
+  }
+}
+
 }  // namespace
 
 Environment Environment::current() {
@@ -245,6 +598,36 @@ Environment Environment::current() {
   }
   environment.home = variable(environment, "HOME");
   return environment;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+  std::string const copy(text);
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(static_cast<std::size_t>(consumed));
+  if (!rest.empty() && rest[0] == '.') {
+    std::size_t digits = 1;
+    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+    rest.remove_prefix(digits);
+  }
+  long offset_seconds = 0;
+  if (rest == "Z" || rest == "z") {
+    offset_seconds = 0;
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int const hours = std::atoi(std::string(rest.substr(1, 2)).c_str());
+    int const minutes = std::atoi(std::string(rest.substr(4, 2)).c_str());
+    offset_seconds = (rest[0] == '+' ? 1 : -1) * (hours * 3600L + minutes * 60L);
+  } else {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(timegm(&tm) - offset_seconds);
 }
 
 std::vector<std::string> split_command_line(std::string const& command) {
@@ -317,70 +700,60 @@ ResolvedCredentials parse_process_output(std::string const& output, std::string 
   result.credentials.secret_access_key = string_field("SecretAccessKey", true);
   result.credentials.session_token = string_field("SessionToken", false);
   std::string const expiration = string_field("Expiration", false);
-  if (!expiration.empty()) result.expiration = parse_rfc3339(expiration, what);
+  if (!expiration.empty()) result.expiration = parse_expiration(expiration, what);
   result.source = what;
   return result;
 }
 
-ResolvedCredentials resolve_credentials(Environment const& environment, std::chrono::seconds process_timeout) {
+CredentialPlan plan_credentials(Environment const& environment, ResolveOptions const& options) {
   std::string const key_id = variable(environment, "AWS_ACCESS_KEY_ID");
   std::string const secret = variable(environment, "AWS_SECRET_ACCESS_KEY");
-  if (!key_id.empty() && !secret.empty()) {
-    return {{key_id, secret, variable(environment, "AWS_SESSION_TOKEN")}, std::nullopt, "environment"};
-  }
-  if (!key_id.empty() || !secret.empty()) {
+  if (key_id.empty() != secret.empty()) {
     throw CredentialsError(std::string("AWS credentials in the environment are incomplete: ") +
                            (key_id.empty() ? "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not"
                                            : "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not") +
                            "\nHINT: set both variables, or neither to use a profile.");
   }
+  bool const explicit_profile = !variable(environment, "AWS_PROFILE").empty();
+  CredentialPlan plan;
+  plan.base = CredentialPlan::Base::environment;
+  plan.keys = {key_id, secret, variable(environment, "AWS_SESSION_TOKEN")};
+  plan.source = "environment";
+  // Keys in the environment win, as in the CLI, except over a role profile that AWS_PROFILE
+  // names: that is the CLI's --profile, and credential_source = Environment needs it.
+  if (!key_id.empty() && !explicit_profile) return plan;
 
-  std::string const profile = profile_name(environment);
-  fs::path const credentials_path = file_path(environment, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
-  fs::path const config_path = file_path(environment, "AWS_CONFIG_FILE", "config");
+  AwsFiles files;
+  files.credentials_path = file_path(environment, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
+  files.config_path = file_path(environment, "AWS_CONFIG_FILE", "config");
+  files.credentials = load_ini(files.credentials_path);
+  files.config = load_ini(files.config_path);
+  auto const selected = find_profile(files, profile_name(environment));
+  if (!key_id.empty() && !selected.find("role_arn")) return plan;
 
-  bool profile_found = false;
-  if (auto const file = load_ini(credentials_path)) {
-    auto const it = file->sections.find(profile);
-    if (it != file->sections.end()) {
-      profile_found = true;
-      if (auto keys = static_keys(it->second, file->path, profile)) {
-        return {std::move(*keys), std::nullopt, "profile '" + profile + "' in " + file->path.string()};
-      }
-    }
+  if (!selected.exists()) {
+    throw CredentialsError("no AWS credentials found: AWS_ACCESS_KEY_ID is not set and profile '" + selected.name +
+                           "' is not in " + files.names() +
+                           "\nHINT: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or create the profile "
+                           "(AWS_PROFILE selects one).");
   }
-  if (auto const file = load_ini(config_path)) {
-    if (Section const* section = config_section(*file, profile)) {
-      profile_found = true;
-      std::string const source = "profile '" + profile + "' in " + file->path.string();
-      if (auto keys = static_keys(*section, file->path, profile)) return {std::move(*keys), std::nullopt, source};
-      if (Value const* role = section->find("role_arn")) {
-        throw CredentialsError("AWS " + source + " line " + std::to_string(role->line) +
-                               " uses role_arn (AssumeRole through STS), which berth does not support yet" +
-                               "\nHINT: use static keys or credential_process (for example IAM Roles Anywhere's "
-                               "aws_signing_helper) in that profile.");
-      }
-      if (Value const* process = section->find("credential_process")) {
-        return run_credential_process(process->text, source + " line " + std::to_string(process->line),
-                                      process_timeout);
-      }
-      if (section->find("sso_session") != nullptr || section->find("sso_start_url") != nullptr) {
-        throw CredentialsError("AWS " + source + " uses IAM Identity Center (sso_*), which berth does not support" +
-                               "\nHINT: use static keys or credential_process in that profile.");
-      }
-    }
-  }
+  Planner(environment, files, plan).plan_profile(selected, "");
+  if (!plan.roles.empty()) plan.sts_endpoint = sts_endpoint(environment, selected, options);
+  return plan;
+}
 
-  std::string const files = (credentials_path.empty() ? "~/.aws/credentials (no HOME)" : credentials_path.string()) +
-                            " and " + (config_path.empty() ? "~/.aws/config (no HOME)" : config_path.string());
-  if (profile_found) {
-    throw CredentialsError("AWS profile '" + profile + "' has no credentials in " + files +
-                           "\nHINT: add aws_access_key_id and aws_secret_access_key, or credential_process.");
+ResolvedCredentials resolve_credentials(Environment const& environment, ResolveOptions const& options) {
+  auto const plan = plan_credentials(environment, options);
+  ResolvedCredentials current;
+  if (plan.base == CredentialPlan::Base::process) {
+    current = run_credential_process(plan.process_command, plan.source, options.process_timeout);
+  } else {
+    current = {plan.keys, std::nullopt, plan.source};
   }
-  throw CredentialsError("no AWS credentials found: AWS_ACCESS_KEY_ID is not set and profile '" + profile +
-                         "' is not in " + files +
-                         "\nHINT: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or create the profile "
-                         "(AWS_PROFILE selects one).");
+  if (plan.roles.empty()) return current;
+  http::Client client({.extra_ca_file = options.extra_ca_file});
+  for (auto const& step : plan.roles) current = assume_role(client, plan.sts_endpoint, step, current);
+  return current;
 }
 
 std::optional<std::string> resolve_region(Environment const& environment) {

@@ -50,7 +50,9 @@ struct Client::State {
   aws::ResolvedCredentials current_credentials(bool refresh) {
     std::lock_guard lock(mutex);
     auto const now = std::chrono::system_clock::now();
-    bool const stale = credentials && credentials->expiration && *credentials->expiration <= now;
+    // Temporary credentials (credential_process, AssumeRole) are renewed shortly before they
+    // run out, like the token, so a call never goes out with keys about to expire.
+    bool const stale = credentials && credentials->expiration && *credentials->expiration <= now + refresh_before;
     if (!credentials || refresh || stale) {
       credentials = source();
       if (credentials->expiration && *credentials->expiration <= now)

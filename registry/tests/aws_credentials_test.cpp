@@ -16,7 +16,7 @@ namespace {
 
 std::string error_of(aws::Environment const& environment, std::chrono::seconds timeout = std::chrono::seconds(60)) {
   try {
-    auto const resolved = aws::resolve_credentials(environment, timeout);
+    auto const resolved = aws::resolve_credentials(environment, {.process_timeout = timeout});
     return "resolved from " + resolved.source;
   } catch (aws::CredentialsError const& error) {
     return error.what();
@@ -127,15 +127,228 @@ TEST_F(AwsCredentials, OnlyOneStaticKeyNamesTheProfileAndLine) {
                                         "HINT: set both keys in that profile, or remove both.");
 }
 
-TEST_F(AwsCredentials, RoleArnIsRecognisedButNotSupported) {
-  auto const path = dir_.write(
-      ".aws/config", "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = default\n");
+std::string plan_error_of(aws::Environment const& environment) {
+  try {
+    aws::plan_credentials(environment);
+  } catch (aws::CredentialsError const& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST_F(AwsCredentials, RoleProfileChainsThroughSourceProfiles) {
+  auto const credentials =
+      dir_.write(".aws/credentials", "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = b\n");
+  auto const config = dir_.write(".aws/config",
+                                 "[profile base]\nregion = us-west-2\n"
+                                 "[profile hop]\nrole_arn = arn:aws:iam::111111111111:role/hop\nsource_profile = base\n"
+                                 "role_session_name = hop-session\nduration_seconds = 3600\n"
+                                 "[profile deploy]\nregion = eu-west-1\n"
+                                 "role_arn = arn:aws:iam::222222222222:role/promote\nsource_profile = hop\n"
+                                 "external_id = ext-42\n");
   environment_.variables = {{"AWS_PROFILE", "deploy"}};
-  EXPECT_EQ(error_of(environment_),
-            "AWS profile 'deploy' in " + path.string() +
-                " line 2 uses role_arn (AssumeRole through STS), which berth does not support yet\n"
-                "HINT: use static keys or credential_process (for example IAM Roles Anywhere's aws_signing_helper) in "
-                "that profile.");
+  auto const plan = aws::plan_credentials(environment_);
+  EXPECT_EQ(plan.base, aws::CredentialPlan::Base::static_keys);
+  EXPECT_EQ(plan.keys.access_key_id, "AKIDBASE");
+  EXPECT_EQ(plan.source, "profile 'base' in " + credentials.string());
+  ASSERT_EQ(plan.roles.size(), 2u);
+  EXPECT_EQ(plan.roles[0].profile, "hop");
+  EXPECT_EQ(plan.roles[0].location, "profile 'hop' in " + config.string() + " line 4");
+  EXPECT_EQ(plan.roles[0].parameters.role_arn, "arn:aws:iam::111111111111:role/hop");
+  EXPECT_EQ(plan.roles[0].parameters.session_name, "hop-session");
+  EXPECT_EQ(plan.roles[0].parameters.duration_seconds, 3600);
+  EXPECT_EQ(plan.roles[0].parameters.external_id, "");
+  EXPECT_EQ(plan.roles[1].profile, "deploy");
+  EXPECT_EQ(plan.roles[1].parameters.external_id, "ext-42");
+  EXPECT_EQ(plan.roles[1].parameters.duration_seconds, std::nullopt);
+  auto const& session = plan.roles[1].parameters.session_name;
+  EXPECT_TRUE(session.starts_with("berth-promote-")) << session;
+  EXPECT_NEAR(std::stol(session.substr(14)), std::time(nullptr), 5);
+  // The selected profile's region picks the regional endpoint (current CLI default).
+  EXPECT_EQ(plan.sts_endpoint.url, "https://sts.eu-west-1.amazonaws.com/");
+  EXPECT_EQ(plan.sts_endpoint.region, "eu-west-1");
+}
+
+TEST_F(AwsCredentials, RoleSourcesCanBeCredentialProcessOrTheEnvironment) {
+  auto const config =
+      dir_.write(".aws/config",
+                 "[profile anywhere]\ncredential_process = /usr/bin/helper --x\n"
+                 "[profile viaprocess]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = anywhere\n"
+                 "[profile viaenv]\nrole_arn = arn:aws:iam::1:role/b\ncredential_source = Environment\n");
+  environment_.variables = {{"AWS_PROFILE", "viaprocess"}};
+  auto const process = aws::plan_credentials(environment_);
+  EXPECT_EQ(process.base, aws::CredentialPlan::Base::process);
+  EXPECT_EQ(process.process_command, "/usr/bin/helper --x");
+  EXPECT_EQ(process.source, "profile 'anywhere' in " + config.string() + " line 2");
+  ASSERT_EQ(process.roles.size(), 1u);
+  // No region anywhere: the global endpoint, as the CLI does.
+  EXPECT_EQ(process.sts_endpoint.url, "https://sts.amazonaws.com/");
+
+  // AWS_PROFILE names a role profile: it is assumed even though keys are in the environment
+  // (they are its source here).
+  environment_.variables = {{"AWS_PROFILE", "viaenv"},
+                            {"AWS_ACCESS_KEY_ID", "AKIDENV"},
+                            {"AWS_SECRET_ACCESS_KEY", "e"},
+                            {"AWS_SESSION_TOKEN", "tok"},
+                            {"AWS_REGION", "ap-south-1"}};
+  auto const env = aws::plan_credentials(environment_);
+  EXPECT_EQ(env.base, aws::CredentialPlan::Base::environment);
+  EXPECT_EQ(env.keys.access_key_id, "AKIDENV");
+  EXPECT_EQ(env.keys.session_token, "tok");
+  ASSERT_EQ(env.roles.size(), 1u);
+  EXPECT_EQ(env.roles[0].parameters.role_arn, "arn:aws:iam::1:role/b");
+  EXPECT_EQ(env.sts_endpoint.url, "https://sts.ap-south-1.amazonaws.com/");
+
+  // Without AWS_PROFILE the environment's keys win and no profile is read.
+  environment_.variables.erase("AWS_PROFILE");
+  EXPECT_TRUE(aws::plan_credentials(environment_).roles.empty());
+
+  environment_.variables = {{"AWS_PROFILE", "viaenv"}};
+  EXPECT_EQ(plan_error_of(environment_),
+            "AWS profile 'viaenv' in " + config.string() +
+                " line 8: credential_source = Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not "
+                "both set\nHINT: export both variables (and AWS_SESSION_TOKEN for temporary keys) before running "
+                "berth.");
+}
+
+TEST_F(AwsCredentials, ARoleProfileMayUseItsOwnKeysButStaticKeysWinInASource) {
+  auto const config = dir_.write(".aws/config",
+                                 "[profile self]\naws_access_key_id = AKIDSELF\naws_secret_access_key = s\n"
+                                 "role_arn = arn:aws:iam::1:role/self\nsource_profile = self\n"
+                                 "[profile outer]\nrole_arn = arn:aws:iam::1:role/outer\nsource_profile = self\n");
+  environment_.variables = {{"AWS_PROFILE", "self"}};
+  auto const self = aws::plan_credentials(environment_);
+  EXPECT_EQ(self.keys.access_key_id, "AKIDSELF");
+  ASSERT_EQ(self.roles.size(), 1u);
+  // As a source, a profile with keys gives its keys; its own role is not assumed (CLI rule).
+  environment_.variables = {{"AWS_PROFILE", "outer"}};
+  auto const outer = aws::plan_credentials(environment_);
+  EXPECT_EQ(outer.keys.access_key_id, "AKIDSELF");
+  ASSERT_EQ(outer.roles.size(), 1u);
+  EXPECT_EQ(outer.roles[0].parameters.role_arn, "arn:aws:iam::1:role/outer");
+}
+
+TEST_F(AwsCredentials, SourceProfileLoopsAreNamed) {
+  auto const config = dir_.write(".aws/config",
+                                 "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+                                 "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = c\n"
+                                 "[profile c]\nrole_arn = arn:aws:iam::1:role/c\nsource_profile = a\n"
+                                 "[profile me]\nrole_arn = arn:aws:iam::1:role/me\nsource_profile = me\n");
+  environment_.variables = {{"AWS_PROFILE", "a"}};
+  EXPECT_EQ(plan_error_of(environment_),
+            "AWS profiles form a loop through source_profile: a -> b -> c -> a (at profile 'c' in " + config.string() +
+                " line 9)\nHINT: end the chain at a profile with static keys or credential_process.");
+  environment_.variables = {{"AWS_PROFILE", "me"}};  // itself, without keys of its own
+  EXPECT_EQ(plan_error_of(environment_),
+            "AWS profiles form a loop through source_profile: me -> me (at profile 'me' in " + config.string() +
+                " line 12)\nHINT: end the chain at a profile with static keys or credential_process.");
+}
+
+TEST_F(AwsCredentials, RoleProfileMistakesNameFileAndLine) {
+  auto const config =
+      dir_.write(".aws/config",
+                 "[profile nosource]\nrole_arn = arn:aws:iam::1:role/x\n"                         // 1-2
+                 "[profile both]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"      // 3-5
+                 "credential_source = Environment\n"                                              // 6
+                 "[profile missing]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = gone\n"   // 7-9
+                 "[profile short]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"     // 10-12
+                 "duration_seconds = 899\n"                                                       // 13
+                 "[profile long]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"      // 14-16
+                 "duration_seconds = 43201\n"                                                     // 17
+                 "[profile words]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"     // 18-20
+                 "duration_seconds = 1h\n"                                                        // 21
+                 "[profile mfa]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"       // 22-24
+                 "mfa_serial = arn:aws:iam::1:mfa/me\n"                                           // 25
+                 "[profile ec2]\nrole_arn = arn:aws:iam::1:role/x\n"                              // 26-27
+                 "credential_source = Ec2InstanceMetadata\n"                                      // 28
+                 "[profile notarole]\nrole_arn = arn:aws:iam::1:user/x\nsource_profile = base\n"  // 29-31
+                 "[profile session]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"   // 32-34
+                 "role_session_name = has space\n"                                                // 35
+                 "[profile empty]\nregion = eu-west-1\n"                                          // 36-37
+                 "[profile toempty]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = empty\n"  // 38-40
+                 "[profile legacy]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"    // 41-43
+                 "sts_regional_endpoints = sometimes\n"                                           // 44
+                 "[profile base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = b\n");
+  auto const at = [&](std::string const& profile, int line) {
+    return "AWS profile '" + profile + "' in " + config.string() + " line " + std::to_string(line) + ": ";
+  };
+  auto const error_for = [&](std::string const& profile) {
+    environment_.variables = {{"AWS_PROFILE", profile}};
+    return plan_error_of(environment_);
+  };
+  EXPECT_EQ(error_for("nosource"),
+            at("nosource", 2) +
+                "role_arn needs source_profile or credential_source\nHINT: add source_profile = PROFILE (a profile "
+                "with keys, credential_process or another role), or credential_source = Environment.");
+  EXPECT_EQ(error_for("both"), at("both", 6) +
+                                   "has both source_profile (line 5) and credential_source\nHINT: keep one of them: "
+                                   "source_profile names the profile whose credentials assume the role.");
+  EXPECT_EQ(error_for("missing"), at("missing", 9) + "source_profile 'gone' is not a profile in " +
+                                      (dir_.path() / ".aws" / "credentials").string() + " and " + config.string() +
+                                      "\nHINT: create profile 'gone' or correct the name.");
+  std::string const duration_hint =
+      "\nHINT: give the session length in seconds, at most the role's maximum session duration (3600 when the "
+      "source is itself a role).";
+  EXPECT_EQ(error_for("short"),
+            at("short", 13) + "duration_seconds '899' is not a number from 900 to 43200" + duration_hint);
+  EXPECT_EQ(error_for("long"),
+            at("long", 17) + "duration_seconds '43201' is not a number from 900 to 43200" + duration_hint);
+  EXPECT_EQ(error_for("words"),
+            at("words", 21) + "duration_seconds '1h' is not a number from 900 to 43200" + duration_hint);
+  EXPECT_EQ(error_for("mfa"),
+            at("mfa", 25) +
+                "mfa_serial asks for an MFA code at every AssumeRole, and berth runs without anyone to type it\n"
+                "HINT: use a role whose trust policy does not require MFA for this automation, or assume the role "
+                "yourself (aws sts assume-role --serial-number ... --token-code ...) and pass the temporary keys in "
+                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.");
+  EXPECT_EQ(error_for("ec2"), at("ec2", 28) +
+                                  "credential_source = Ec2InstanceMetadata needs the EC2 instance metadata service, "
+                                  "which an on-prem server does not have\nHINT: use credential_source = Environment "
+                                  "or source_profile.");
+  EXPECT_EQ(error_for("notarole"), at("notarole", 30) +
+                                       "role_arn 'arn:aws:iam::1:user/x' is not a role ARN\nHINT: use the role's ARN, "
+                                       "e.g. arn:aws:iam::123456789012:role/promote.");
+  EXPECT_EQ(error_for("session"),
+            at("session", 35) +
+                "role_session_name 'has space' is not 2 to 64 of the characters A-Z a-z 0-9 _+=,.@-\nHINT: choose a "
+                "name such as berth-promote.");
+  EXPECT_EQ(error_for("toempty"),
+            "AWS profile 'empty' (the source_profile of profile 'toempty' in " + config.string() +
+                " line 40) has no credentials in " + (dir_.path() / ".aws" / "credentials").string() + " and " +
+                config.string() +
+                "\nHINT: add aws_access_key_id and aws_secret_access_key, credential_process or role_arn to profile "
+                "'empty'.");
+  EXPECT_EQ(error_for("legacy"), at("legacy", 44) +
+                                     "sts_regional_endpoints 'sometimes' is neither regional nor legacy\nHINT: use "
+                                     "regional (the default) or legacy.");
+}
+
+TEST_F(AwsCredentials, StsEndpointOverridesAndLegacyMode) {
+  dir_.write(".aws/config",
+             "[profile deploy]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\nregion = eu-west-1\n"
+             "sts_regional_endpoints = legacy\n"
+             "[profile base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = b\n");
+  environment_.variables = {{"AWS_PROFILE", "deploy"}};
+  auto plan = aws::plan_credentials(environment_);
+  EXPECT_EQ(plan.sts_endpoint.url, "https://sts.amazonaws.com/");
+  EXPECT_EQ(plan.sts_endpoint.region, "us-east-1");
+  environment_.variables["AWS_STS_REGIONAL_ENDPOINTS"] = "regional";
+  EXPECT_EQ(aws::plan_credentials(environment_).sts_endpoint.url, "https://sts.eu-west-1.amazonaws.com/");
+  environment_.variables["AWS_ENDPOINT_URL_STS"] = "https://127.0.0.1:9443";
+  plan = aws::plan_credentials(environment_);
+  EXPECT_EQ(plan.sts_endpoint.url, "https://127.0.0.1:9443");
+  EXPECT_EQ(plan.sts_endpoint.region, "eu-west-1");
+  environment_.variables["AWS_ENDPOINT_URL_STS"] = "http://127.0.0.1:9443";
+  EXPECT_EQ(plan_error_of(environment_),
+            "AWS_ENDPOINT_URL_STS 'http://127.0.0.1:9443' is not an https:// URL\nHINT: STS answers with secret keys: "
+            "use https.");
+  // The promotion target's region is the fallback when nothing else names one.
+  dir_.write(".aws/config",
+             "[profile deploy]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"
+             "[profile base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = b\n");
+  environment_.variables = {{"AWS_PROFILE", "deploy"}};
+  EXPECT_EQ(aws::plan_credentials(environment_, {.default_region = "eu-north-1"}).sts_endpoint.url,
+            "https://sts.eu-north-1.amazonaws.com/");
 }
 
 TEST_F(AwsCredentials, ProfileWithoutCredentials) {

@@ -3,6 +3,7 @@
 // token handshake over verified TLS. Images are pulled back from the target with skopeo and
 // compared byte for byte. The ECR flow runs against a stand-in ECR API (SigV4 checked by
 // recomputation) whose tokens are the target's password for user AWS.
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -11,6 +12,7 @@
 
 #include "berth/registry/ecr_client.hpp"
 #include "berth/registry/http_client.hpp"
+#include "berth/registry/sts.hpp"
 #include "berth/testing/error_of.hpp"
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/oci_layout.hpp"
@@ -277,9 +279,45 @@ protected:
     std::vector<std::string> argv = {BERTH_BINARY, "--config", (source_->dir().path() / "berth.yaml").string(),
                                      "promote"};
     argv.insert(argv.end(), args.begin(), args.end());
-    env.push_back("AWS_SHARED_CREDENTIALS_FILE=" + (scratch_.path() / "none").string());
-    env.push_back("AWS_CONFIG_FILE=" + (scratch_.path() / "none").string());
+    for (char const* name : {"AWS_SHARED_CREDENTIALS_FILE=", "AWS_CONFIG_FILE="})
+      if (std::none_of(env.begin(), env.end(), [&](std::string const& entry) { return entry.starts_with(name); }))
+        env.push_back(name + (scratch_.path() / "none").string());
     return run(argv, env);
+  }
+  // Pushes a small image to the source as api/orders:TAG; returns its manifest digest.
+  std::string push_source_image(std::string const& tag, int seed) {
+    OciLayout layout(scratch_.path() / ("layout-" + tag));
+    auto const image = layout.add_image({64 * 1024, 1024}, seed);
+    layout.tag(image.manifest, tag);
+    auto pushed = skopeo({"copy", "--dest-tls-verify=false", "oci:" + layout.dir().string() + ":" + tag,
+                          "docker://127.0.0.1:" + std::to_string(source_->port()) + "/api/orders:" + tag});
+    EXPECT_EQ(pushed.exit_code, 0) << pushed.output;
+    return image.manifest.digest;
+  }
+  // A config file with a chain: promote (role in account 3, external ID) <- hop (role in
+  // account 2) <- base (the stand-in's long-term keys, in the credentials file).
+  fs::path write_role_profiles(std::string const& base_secret = EcrStandIn::secret_key) {
+    scratch_.write("aws/credentials", std::string("[base]\naws_access_key_id = ") + EcrStandIn::access_key +
+                                          "\naws_secret_access_key = " + base_secret + "\n");
+    return scratch_.write("aws/config", "[profile hop]\nrole_arn = " + hop_role_ +
+                                            "\nsource_profile = base\n"
+                                            "[profile promote]\nregion = eu-west-1\nrole_arn = " +
+                                            promote_role_ +
+                                            "\nsource_profile = hop\nexternal_id = ext-42\nduration_seconds = 900\n"
+                                            "[profile wrong-external-id]\nrole_arn = " +
+                                            promote_role_ +
+                                            "\nsource_profile = hop\nexternal_id = ext-43\n"
+                                            "[profile untrusted]\nrole_arn = " +
+                                            promote_role_ + "\nsource_profile = base\nexternal_id = ext-42\n");
+  }
+  std::vector<std::string> role_env(std::string const& profile) const {
+    return {"AWS_PROFILE=" + profile, "AWS_CONFIG_FILE=" + (scratch_.path() / "aws" / "config").string(),
+            "AWS_SHARED_CREDENTIALS_FILE=" + (scratch_.path() / "aws" / "credentials").string(),
+            "AWS_ENDPOINT_URL_STS=" + stand_in_.url()};
+  }
+  void add_roles() {
+    stand_in_.add_role(hop_role_, "", {EcrStandIn::user_arn});
+    stand_in_.add_role(promote_role_, "ext-42", {hop_role_});
   }
   static std::vector<std::string> good_keys() {
     return {std::string("AWS_ACCESS_KEY_ID=") + EcrStandIn::access_key,
@@ -293,6 +331,8 @@ protected:
   TempDir scratch_;
   fs::path bundle_;
   std::unique_ptr<BerthInstance> source_;
+  std::string const hop_role_ = "arn:aws:iam::222222222222:role/hop";
+  std::string const promote_role_ = "arn:aws:iam::333333333333:role/promote";
 };
 
 TEST_F(PromoteToEcr, CreatesTheRepositoryAndPushesWithTheToken) {
@@ -394,6 +434,164 @@ TEST_F(PromoteToEcr, StandInRefusesAStaleDateAndTheTokenIsCached) {
   EXPECT_EQ(token.password, token_password_);
   client.authorization_token();
   EXPECT_EQ(client.token_requests(), 1);  // reused: 12 h left, refreshed only 5 min before
+}
+
+TEST_F(PromoteToEcr, AssumesAChainOfRolesAndSignsEcrCallsWithTheTemporaryKeys) {
+  add_roles();
+  write_role_profiles();
+  auto const digest = push_source_image("v5", 63);
+
+  auto const result = promote({"api/orders:v5", "--to", "staging"}, role_env("promote"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(summary_of(result)["digest"], digest);
+
+  // base's long-term key assumed hop; hop's temporary key assumed promote (with the external ID).
+  auto const assumers = stand_in_.signers("AssumeRole");
+  ASSERT_EQ(assumers.size(), 2u);
+  EXPECT_EQ(assumers[0], EcrStandIn::access_key);
+  EXPECT_EQ(stand_in_.role_of(assumers[1]), hop_role_);
+  // Every ECR call was signed with promote's temporary key; the stand-in accepts such a key only
+  // with its own session token, signed.
+  for (auto const* operation : {"DescribeRepositories", "CreateRepository", "GetAuthorizationToken"}) {
+    auto const keys = stand_in_.signers(operation);
+    ASSERT_EQ(keys.size(), 1u) << operation;
+    EXPECT_EQ(stand_in_.role_of(keys[0]), promote_role_) << operation;
+  }
+  auto certs = scratch_.path() / "certs";
+  fs::create_directories(certs);
+  fs::copy_file(target_.dir().path() / "tls" / "ca.crt", certs / "ca.crt");
+  auto const inspected = skopeo({"inspect", "--raw", "--cert-dir", certs.string(), "--creds", "AWS:" + token_password_,
+                                 "docker://127.0.0.1:" + std::to_string(target_.port()) + "/prod/api/orders:v5"});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.output;
+  EXPECT_EQ(registry::sigv4::sha256_hex(inspected.output), digest.substr(7));
+}
+
+TEST_F(PromoteToEcr, ExplainsARefusedAssumeRole) {
+  add_roles();
+  auto const config = write_role_profiles();
+  auto const credentials = scratch_.path() / "aws" / "credentials";
+  push_source_image("v6", 64);
+
+  // base may not assume promote directly: AccessDenied, naming the role and the source identity.
+  auto const untrusted = promote({"api/orders:v6", "--to", "staging"}, role_env("untrusted"));
+  EXPECT_EQ(untrusted.exit_code, 1);
+  EXPECT_TRUE(contains(untrusted.output,
+                       "cannot assume role " + promote_role_ + " (profile 'untrusted' in " + config.string() +
+                           " line 15) at " + stand_in_.url() + ": AccessDenied (User: " + EcrStandIn::user_arn +
+                           " is not authorized to perform: sts:AssumeRole on resource: " + promote_role_ +
+                           ")\nthe request was signed with the credentials from profile 'base' in " +
+                           credentials.string() + " (access key ...NDIN)\nHINT: the role's trust policy must allow"))
+      << untrusted.output;
+  EXPECT_EQ(stand_in_.calls("GetAuthorizationToken"), 0);
+
+  auto const wrong_external_id = promote({"api/orders:v6", "--to", "staging"}, role_env("wrong-external-id"));
+  EXPECT_EQ(wrong_external_id.exit_code, 1);
+  EXPECT_TRUE(contains(wrong_external_id.output, "AccessDenied (User: arn:aws:sts::222222222222:assumed-role/hop/"))
+      << wrong_external_id.output;
+  EXPECT_TRUE(contains(wrong_external_id.output, "the request was signed with the credentials from role " + hop_role_))
+      << wrong_external_id.output;
+
+  write_role_profiles("not-the-secret");
+  auto const wrong_secret = promote({"api/orders:v6", "--to", "staging"}, role_env("promote"));
+  EXPECT_EQ(wrong_secret.exit_code, 1);
+  EXPECT_TRUE(contains(wrong_secret.output, "SignatureDoesNotMatch")) << wrong_secret.output;
+  EXPECT_TRUE(contains(wrong_secret.output, "HINT: the secret access key from profile 'base' in "))
+      << wrong_secret.output;
+
+  // Keys from the environment whose session token has expired (credential_source = Environment).
+  auto const env_config = scratch_.write(
+      "aws/env-config", "[profile fromenv]\nrole_arn = " + hop_role_ + "\ncredential_source = Environment\n");
+  registry::aws::Environment environment{{{"AWS_PROFILE", "fromenv"},
+                                          {"AWS_CONFIG_FILE", env_config.string()},
+                                          {"AWS_SHARED_CREDENTIALS_FILE", (scratch_.path() / "none").string()},
+                                          {"AWS_ENDPOINT_URL_STS", stand_in_.url()},
+                                          {"AWS_REGION", "eu-west-1"},
+                                          {"AWS_ACCESS_KEY_ID", EcrStandIn::access_key},
+                                          {"AWS_SECRET_ACCESS_KEY", EcrStandIn::secret_key},
+                                          {"AWS_SESSION_TOKEN", EcrStandIn::expired_session_token}},
+                                         scratch_.path()};
+  auto const expired =
+      error_of([&] { registry::aws::resolve_credentials(environment, {.extra_ca_file = stand_in_.ca_file()}); });
+  EXPECT_EQ(expired, "cannot assume role " + hop_role_ + " (profile 'fromenv' in " + env_config.string() +
+                         " line 2) at " + stand_in_.url() +
+                         ": ExpiredToken (The security token included in the request is expired)\nthe request was "
+                         "signed with the credentials from environment (access key ...NDIN)\nHINT: the source "
+                         "credentials from environment have expired; renew them (a new session token, or check "
+                         "credential_process) and run the command again.");
+
+  // The refusal is in the audit log, and nothing reached ECR.
+  auto const history = source_->command({"promote", "--history"});
+  EXPECT_TRUE(contains(history.output, "cannot assume role")) << history.output;
+  EXPECT_EQ(stand_in_.calls("GetAuthorizationToken"), 0);
+  EXPECT_TRUE(stand_in_.repositories().empty());
+}
+
+TEST_F(PromoteToEcr, StsStandInRefusesStaleDatesAndUnknownKeys) {
+  add_roles();
+  registry::http::Client http({.extra_ca_file = stand_in_.ca_file()});
+  auto const send = [&](registry::sigv4::Credentials const& credentials, std::chrono::system_clock::time_point time) {
+    auto const signed_request = registry::sts::sign_assume_role({.role_arn = hop_role_, .session_name = "test"},
+                                                                {stand_in_.url(), "eu-west-1"}, credentials, time);
+    registry::http::Request request{.method = "POST", .url = signed_request.url, .body = signed_request.body};
+    for (auto const& header : signed_request.headers)
+      if (header.name != "Host") request.headers.emplace_back(header.name, header.value);
+    return http.send(request);
+  };
+  auto const now = std::chrono::system_clock::now();
+  auto const good = send({EcrStandIn::access_key, EcrStandIn::secret_key, ""}, now);
+  ASSERT_EQ(good.status, 200) << good.body;
+  EXPECT_GT(registry::sts::parse_assume_role_response(good.body).expiration - now, 59min);
+  auto const stale = send({EcrStandIn::access_key, EcrStandIn::secret_key, ""}, now - 6min);
+  EXPECT_EQ(stale.status, 403);
+  EXPECT_EQ(registry::sts::parse_error_response(stale.body).code, "SignatureDoesNotMatch");
+  EXPECT_TRUE(contains(stale.body, "Signature expired")) << stale.body;
+  auto const unknown = send({"AKIDUNKNOWN", EcrStandIn::secret_key, ""}, now);
+  EXPECT_EQ(registry::sts::parse_error_response(unknown.body).code, "InvalidClientTokenId");
+  // A temporary key without its session token is not accepted.
+  auto const temporary = registry::sts::parse_assume_role_response(good.body).credentials;
+  auto const no_token = send({temporary.access_key_id, temporary.secret_access_key, ""}, now);
+  EXPECT_EQ(registry::sts::parse_error_response(no_token.body).code, "InvalidClientTokenId");
+}
+
+TEST_F(PromoteToEcr, AssumedCredentialsAreRenewedShortlyBeforeTheyExpire) {
+  add_roles();
+  write_role_profiles();
+  registry::aws::Environment environment{{}, scratch_.path()};
+  for (auto const& entry : role_env("promote"))
+    environment.variables[entry.substr(0, entry.find('='))] = entry.substr(entry.find('=') + 1);
+  auto const source = [&] {
+    return registry::aws::resolve_credentials(environment, {.extra_ca_file = stand_in_.ca_file()});
+  };
+  registry::ecr::Target const target{.registry_host = "127.0.0.1:" + std::to_string(target_.port()),
+                                     .region = "eu-west-1",
+                                     .api_endpoint = stand_in_.url(),
+                                     .ca_file = stand_in_.ca_file(),
+                                     .create_repository = true};
+  auto const resolved = source();
+  EXPECT_EQ(resolved.source, "role " + promote_role_ + " (profile 'promote' in " +
+                                 (scratch_.path() / "aws" / "config").string() + " line 6)");
+  ASSERT_TRUE(resolved.expiration);
+  auto const left = *resolved.expiration - std::chrono::system_clock::now();
+  EXPECT_GT(left, 14min);  // duration_seconds = 900
+  EXPECT_LE(left, 15min);
+  auto const chains_before = stand_in_.calls("AssumeRole");
+
+  // 15 minutes of validity, renewed 10 minutes before: both calls use the same keys.
+  registry::ecr::Client relaxed(target, source, 10min);
+  relaxed.ensure_repository("prod/a");
+  relaxed.ensure_repository("prod/a");
+  EXPECT_EQ(stand_in_.calls("AssumeRole"), chains_before + 2);  // hop and promote, once
+  // Renewed 16 minutes before: the keys are always due, so every call (Describe, Create,
+  // Describe) assumes the roles again.
+  registry::ecr::Client eager(target, source, 16min);
+  eager.ensure_repository("prod/b");
+  eager.ensure_repository("prod/b");
+  EXPECT_EQ(stand_in_.calls("AssumeRole"), chains_before + 2 + 6);
+  auto const describers = stand_in_.signers("DescribeRepositories");
+  ASSERT_EQ(describers.size(), 4u);
+  EXPECT_EQ(describers[0], describers[1]);
+  EXPECT_NE(describers[2], describers[3]);
+  for (auto const& key : describers) EXPECT_EQ(stand_in_.role_of(key), promote_role_);
 }
 
 }  // namespace

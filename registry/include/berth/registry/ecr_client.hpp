@@ -45,7 +45,8 @@ using CredentialsSource = std::function<aws::ResolvedCredentials()>;
 /// One ECR account/region. Thread-safe; calls block.
 class Client {
 public:
-  /// `credentials` is asked once at the first call and again when AWS says they expired.
+  /// `credentials` is asked at the first call, again `refresh_before` their expiration when
+  /// they are temporary (credential_process, AssumeRole), and when AWS says they expired.
   Client(Target target, CredentialsSource credentials,
          std::chrono::system_clock::duration refresh_before = std::chrono::minutes(5));
   ~Client();
