@@ -106,6 +106,11 @@ dpkg-query -W -f='${Conffiles}\n' berth | grep -q "/etc/berth/berth.yaml" || fai
 /usr/bin/berth --version | grep -q "^berth " || fail "berth --version"
 password=$(sed -n 's/^berth admin password (user admin): //p' /root/berth-admin-password)
 [ ${#password} -ge 16 ] || fail "no admin password in /root/berth-admin-password"
+grep -qF "with the password $password" "$scratch/install.log" || fail "the install did not print the admin password once"
+# The TLS material comes from the postinst, before any start, owned by the service user.
+expect_stat /etc/berth/tls/ca.key berth:berth 600
+expect_stat /etc/berth/tls/server.key berth:berth 600
+/usr/bin/berth --config /etc/berth/berth.yaml tls ca | grep -q "BEGIN CERTIFICATE" || fail "berth tls ca before the first start"
 
 step "systemd-analyze verify"
 # --man=no: the man page lookup needs man-db's index, which a minimal machine lacks.
@@ -142,9 +147,9 @@ start_serve() {  # LOG
   done
 }
 step "berth serve as user berth"
+ca_before_start=$(sha256sum /etc/berth/tls/ca.crt)
 start_serve "$scratch/serve-1.log"
-expect_stat /etc/berth/tls/ca.key berth:berth 600
-expect_stat /etc/berth/tls/server.key berth:berth 600
+[ "$(sha256sum /etc/berth/tls/ca.crt)" = "$ca_before_start" ] || fail "serve replaced the CA the install made"
 expect_stat /var/lib/berth/postgres berth:berth 700
 certs=$scratch/certs
 mkdir -p "$certs"

@@ -104,6 +104,8 @@ int run_cli(int argc, char** argv) {
   tls_command->require_subcommand(1);
   auto* tls_ca_command = tls_command->add_subcommand(
       "ca", "print berth's CA certificate and how to make docker, podman, skopeo and this system trust it");
+  auto* tls_issue_command = tls_command->add_subcommand(
+      "issue", "create berth's CA and server certificate now, or renew the certificate when due (serve does at start)");
 
   auto* db_command = app.add_subcommand("db", "Flyway-compatible migrations of a PostgreSQL database");
   db_command->require_subcommand(1);
@@ -368,6 +370,7 @@ int run_cli(int argc, char** argv) {
       return robot_rotate(load(global), robot_options.name, robot_options.lifetime, std::cout, std::cerr);
     if (robot_del_command->parsed()) return robot_del(load(global), robot_options.name, std::cout);
     if (tls_ca_command->parsed()) return tls_ca(load(global), std::cout);
+    if (tls_issue_command->parsed()) return tls_issue(load(global), std::cout);
     if (backup_run_command->parsed()) return backup_run(load(global), std::cout);
     if (backup_list_command->parsed()) return backup_list(load(global), std::cout);
     if (backup_verify_command->parsed()) return backup_verify(load(global), backup_id, backup_all, std::cout);

@@ -41,14 +41,18 @@ registry::Config readable(Config const& config) {
 
 }  // namespace
 
-void act_as_volume_owner(Config const& config) {
+void act_as_owner_of(std::filesystem::path const& path) {
   if (::geteuid() != 0) return;
-  struct stat volume {};
-  if (::stat(config.primary.c_str(), &volume) != 0 || volume.st_uid == 0) return;
-  if (::setgroups(0, nullptr) != 0 || ::setgid(volume.st_gid) != 0 || ::setuid(volume.st_uid) != 0)
-    throw Error("cannot switch to the owner of " + config.primary.string() + " (uid " + std::to_string(volume.st_uid) +
+  struct stat owned {};
+  if (::stat(path.c_str(), &owned) != 0 || owned.st_uid == 0) return;
+  if (::setgroups(0, nullptr) != 0 || ::setgid(owned.st_gid) != 0 || ::setuid(owned.st_uid) != 0)
+    throw Error("cannot switch to the owner of " + path.string() + " (uid " + std::to_string(owned.st_uid) +
                 "): " + std::strerror(errno) + "\nHINT: run the command as that user (e.g. sudo -u berth berth ...)");
-  logger("berth")->debug("working as the primary volume's owner uid={} gid={}", volume.st_uid, volume.st_gid);
+  logger("berth")->debug("working as the owner of {} uid={} gid={}", path.string(), owned.st_uid, owned.st_gid);
+}
+
+void act_as_volume_owner(Config const& config) {
+  act_as_owner_of(config.primary);
 }
 
 int registry_ls(Config const& config, std::string const& prefix, std::ostream& out) {

@@ -16,9 +16,12 @@
 
 namespace berth::appliance {
 
-/// Run as root on a primary volume another user owns (the service user of the package), the
-/// registry commands that write work as that user, so everything they create stays usable by
-/// the service. Does nothing otherwise. Throws Error when switching fails.
+/// Run as root on a `path` another user owns (the service user of the package), the process
+/// goes on as that user, so everything it creates there stays usable by the service. Does
+/// nothing otherwise (not root, `path` missing or root's). Throws Error when switching fails.
+void act_as_owner_of(std::filesystem::path const& path);
+
+/// act_as_owner_of() the primary volume: for the registry commands that write.
 void act_as_volume_owner(Config const& config);
 
 /// `berth registry ls [NAMESPACE]`: repositories, their tags and sizes. Returns the exit code.

@@ -9,6 +9,7 @@
 
 #include "berth/core/log.hpp"
 #include "berth/proxy/tls_material.hpp"
+#include "registry_commands.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -61,10 +62,32 @@ proxy::TlsConfig prepare_tls(Config const& config) {
   return tls;
 }
 
-int tls_ca(Config const& config, std::ostream& out) {
+namespace {
+
+void refuse_own_certificate(Config const& config) {
   if (!config.server.tls.cert_chain.empty())
     throw Error("berth serves your own certificate (server.tls.cert " + config.server.tls.cert_chain.string() +
                 "), not one from its CA\nHINT: clients must trust the CA that issued that certificate");
+}
+
+}  // namespace
+
+int tls_issue(Config const& config, std::ostream& out) {
+  refuse_own_certificate(config);
+  act_as_owner_of(config.tls_dir);
+  auto tls = prepare_tls(config);
+  std::string names;
+  for (auto const& name : tls_hostnames(config)) names += (names.empty() ? "" : ", ") + name;
+  out << "CA certificate:     " << (config.tls_dir / "ca.crt").string() << "\n"
+      << "server certificate: " << tls.cert_chain.string() << " (for " << names << ")\n"
+      << "server key:         " << tls.private_key.string() << "\n";
+  if (!config.server.tls.enabled) out << "server.tls.enabled is false: berth serves plain HTTP until you turn it on\n";
+  out << "clients must trust the CA: `berth tls ca` prints it and the commands for docker, podman and skopeo\n";
+  return 0;
+}
+
+int tls_ca(Config const& config, std::ostream& out) {
+  refuse_own_certificate(config);
   proxy::TlsMaterial material{config.tls_dir / "ca.crt", config.tls_dir / "server.crt", config.tls_dir / "server.key"};
   std::error_code ec;
   if (!fs::exists(material.ca_cert, ec))

@@ -1,5 +1,5 @@
-// TLS as berth.yaml configures it: the certificate `berth serve` presents and what `berth tls ca`
-// prints. The TLS policy itself (versions, ciphers, ALPN) is the proxy module's.
+// TLS as berth.yaml configures it: the certificate `berth serve` presents, what `berth tls ca`
+// prints and what `berth tls issue` makes. The TLS policy itself (versions, ciphers, ALPN) is the proxy module's.
 #pragma once
 
 #include <ostream>
@@ -24,5 +24,12 @@ proxy::TlsConfig prepare_tls(Config const& config);
 /// trust it, for the first of tls_hostnames() and server.listen's port. Returns the exit code;
 /// throws berth::Error when berth serves the operator's own certificate or has no CA yet.
 int tls_ca(Config const& config, std::ostream& out);
+
+/// `berth tls issue`: creates berth's own CA and server certificate in server.tls.dir now, or
+/// renews the certificate when it is due (as `berth serve` does at every start), and says what
+/// is there. Run as root on a directory the service user owns, it works as that user. The
+/// package's postinst runs it, so the CA exists before the first start. Returns the exit code;
+/// throws berth::Error when berth serves the operator's own certificate or the CA is unusable.
+int tls_issue(Config const& config, std::ostream& out);
 
 }  // namespace berth::appliance

@@ -1,8 +1,9 @@
 // `berth serve` with TLS as an operator turns it on: berth's own CA made at start, verified by
 // curl, openssl and skopeo against that CA (never with verification off); old protocol
 // versions refused; a client that never says hello dropped; the plain redirect listener; and
-// `berth tls ca`.
+// `berth tls ca` and `berth tls issue`.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -184,6 +185,62 @@ TEST(TlsConfig, CertWithoutKeyOrRedirectWithoutTlsIsRefusedAtStart) {
   EXPECT_NE(no_ca.output.find("no CA certificate in " + (dir.path() / "tls").string() + " yet\nHINT:"),
             std::string::npos)
       << no_ca.output;
+}
+
+TEST(TlsConfig, TlsIssueMakesTheCaBeforeAnyStartAndKeepsIt) {
+  TempDir dir;
+  auto config =
+      dir.write("berth.yaml", "server:\n  tls:\n    enabled: true\n    hostnames: [registry.test, 127.0.0.1]\n");
+  auto berth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {BERTH_BINARY, "--config", config.string()});
+    return run(args);
+  };
+  auto issued = berth({"tls", "issue"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.output;
+  EXPECT_NE(issued.output.find("CA certificate:     " + (dir.path() / "tls" / "ca.crt").string()), std::string::npos)
+      << issued.output;
+  EXPECT_NE(issued.output.find("(for registry.test, 127.0.0.1)"), std::string::npos) << issued.output;
+  EXPECT_EQ(mode_of(dir.path() / "tls" / "ca.key"), 0600u);
+  EXPECT_EQ(mode_of(dir.path() / "tls" / "server.key"), 0600u);
+  auto const ca = read_file(dir.path() / "tls" / "ca.crt");
+  auto const certificate = read_file(dir.path() / "tls" / "server.crt");
+
+  // Again (an upgrade's postinst): nothing is due, nothing changes; `tls ca` works before a start.
+  ASSERT_EQ(berth({"tls", "issue"}).exit_code, 0);
+  EXPECT_EQ(read_file(dir.path() / "tls" / "ca.crt"), ca);
+  EXPECT_EQ(read_file(dir.path() / "tls" / "server.crt"), certificate);
+  auto shown = berth({"tls", "ca"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find(ca), std::string::npos);
+
+  // The operator's own certificate: nothing to issue.
+  auto own =
+      run({BERTH_BINARY, "--config",
+           dir.write("own.yaml", "server:\n  tls:\n    enabled: true\n    cert: a.crt\n    key: a.key\n").string(),
+           "tls", "issue"});
+  EXPECT_EQ(own.exit_code, 1);
+  EXPECT_NE(own.output.find("berth serves your own certificate (server.tls.cert " + (dir.path() / "a.crt").string()),
+            std::string::npos)
+      << own.output;
+}
+
+// The package's postinst runs `tls issue` as root on a directory the service user owns.
+TEST(TlsConfig, TlsIssueRunByRootGivesTheFilesToTheDirectorysOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+  auto config = dir.write("berth.yaml", "server:\n  tls:\n    enabled: true\n    hostnames: [registry.test]\n");
+  auto tls = dir.path() / "tls";
+  fs::create_directory(tls);
+  ASSERT_EQ(::chown(tls.c_str(), 65534, 65534), 0);  // nobody
+  auto issued = run({BERTH_BINARY, "--config", config.string(), "tls", "issue"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.output;
+  for (auto const* name : {"ca.key", "ca.crt", "server.key", "server.crt"}) {
+    struct stat info {};
+    ASSERT_EQ(::stat((tls / name).c_str(), &info), 0) << name;
+    EXPECT_EQ(info.st_uid, 65534u) << name;
+  }
 }
 
 }  // namespace
