@@ -179,11 +179,12 @@ public:
     return chunked_ ? std::nullopt : std::optional<std::uint64_t>(remaining_);
   }
 
-  /// The next piece of the body, empty at the end. Sets `error` when the client fails to
-  /// deliver (disconnect, timeout, malformed chunking).
-  net::awaitable<std::span<char const>> next(std::chrono::seconds timeout, beast::error_code& error) {
+  /// The next piece of the body, read into `into` (else the connection's buffer); empty at the
+  /// end. Sets `error` when the client fails to deliver (disconnect, timeout, bad chunking).
+  net::awaitable<std::span<char const>> next(std::chrono::seconds timeout, beast::error_code& error,
+                                             std::span<char> into = {}) {
     if (done_) co_return std::span<char const>{};
-    auto space = connection_.body_buffer();
+    auto space = into.empty() ? connection_.body_buffer() : into;
     if (chunked_) {
       for (;;) {
         chunked_->get().body().data = space.data();
@@ -619,7 +620,7 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
         }
         beast::error_code body_error;
         while (!body.done()) {
-          auto piece = co_await body.next(config.io_timeout, body_error);
+          auto piece = co_await body.next(config.io_timeout, body_error, (*sink)->receive_buffer());
           if (body_error) break;
           if (!piece.empty()) (*sink)->write(piece);
         }

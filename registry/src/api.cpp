@@ -171,6 +171,7 @@ public:
       logger("registry")->warn("abandoned upload not removed error=\"{}\"", error.what());
     }
   }
+  std::span<char> receive_buffer() override { return writer_->receive_buffer(); }
   void write(std::span<char const> chunk) override {
     try {
       writer_->write(chunk);

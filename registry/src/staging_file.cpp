@@ -12,8 +12,8 @@
 namespace berth::registry {
 namespace {
 
-constexpr std::size_t block_bytes = 4096;          // O_DIRECT alignment of offsets, sizes and memory
-constexpr std::size_t buffer_bytes = 1024 * 1024;  // one direct write per MiB
+constexpr std::size_t block_bytes = 4096;  // O_DIRECT alignment of offsets, sizes and memory
+constexpr std::size_t buffer_bytes = StagingFile::capacity;
 
 char* aligned_buffer() {
   void* memory = nullptr;
@@ -64,6 +64,11 @@ void StagingFile::write_out(std::size_t bytes) {
 }
 
 void StagingFile::append(std::span<char const> bytes) {
+  if (bytes.data() == buffer_.get() + pending_ && bytes.size() <= buffer_bytes - pending_) {  // free_space()
+    pending_ += bytes.size();
+    if (pending_ == buffer_bytes) write_out(buffer_bytes);
+    return;
+  }
   while (!bytes.empty()) {
     auto take = std::min(bytes.size(), buffer_bytes - pending_);
     std::memcpy(buffer_.get() + pending_, bytes.data(), take);

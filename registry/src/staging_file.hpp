@@ -21,11 +21,16 @@ public:
   /// Appends; full blocks are written as they fill. Throws berth::Error (e.g. disk full); the
   /// file then holds an unknown prefix of what was given, which the caller must re-read.
   void append(std::span<char const> bytes);
+  /// The buffer's free space: bytes placed at its start and then given to append() are taken
+  /// without a copy. Valid until the next append() or flush().
+  std::span<char> free_space() { return {buffer_.get() + pending_, capacity - pending_}; }
   /// Writes what is still buffered, so the file holds every byte appended.
   void flush();
   /// flush() and fsync.
   void sync();
   std::uint64_t size() const { return written_ + pending_; }
+
+  static constexpr std::size_t capacity = 1024 * 1024;  ///< one direct write per MiB
 
 private:
   void write_out(std::size_t bytes);

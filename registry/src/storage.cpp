@@ -104,6 +104,9 @@ UploadWriter::~UploadWriter() {
 
 void UploadWriter::write(std::span<char const> bytes) {
   auto& session = *session_;
+  // Hashed first: bytes received into the write buffer are not to be trusted there once
+  // append() may have written them out.
+  session.hasher->update(bytes);
   try {
     session.data->append(bytes);
   } catch (...) {
@@ -113,8 +116,11 @@ void UploadWriter::write(std::span<char const> bytes) {
     session.data.reset();
     throw;
   }
-  session.hasher->update(bytes);
   session.size += bytes.size();
+}
+
+std::span<char> UploadWriter::receive_buffer() {
+  return session_ && session_->data ? session_->data->free_space() : std::span<char>{};
 }
 
 void UploadWriter::flush() {

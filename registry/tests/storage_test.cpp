@@ -1,6 +1,7 @@
 // Storage on a real temp directory: crash leftovers, concurrency, expiry, layout.
 #include "berth/registry/storage.hpp"
 
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -125,6 +126,39 @@ TEST_F(StorageTest, UploadsReopenedAtAnyOffsetAddUp) {
   Storage restarted(config());
   auto writer = restarted.open_upload("api/a", id, at);
   writer->write(std::string_view(content).substr(at));
+  auto info = writer->commit(digest_of(content));
+  EXPECT_EQ(info.size, content.size());
+  std::ifstream in(info.path, std::ios::binary);
+  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(stored == content);
+}
+
+// The server reads request bodies straight into the writer's buffer when it offers one: bytes
+// received there, mixed with bytes copied in, across buffer and block boundaries and reopened
+// sessions, must add up byte for byte, as a client's pieces of any size arrive.
+TEST_F(StorageTest, BytesReceivedIntoTheWriteBufferAddUp) {
+  std::string content(3 * 1024 * 1024 + 4321, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 7919) >> 5);
+  Storage storage(config());
+  auto id = storage.start_upload("api/a");
+  std::size_t at = 0;
+  auto receive = [&](UploadWriter& writer, std::size_t n) {  // as the server does: a prefix of the span
+    auto space = writer.receive_buffer();
+    ASSERT_FALSE(space.empty());
+    n = std::min(n, space.size());
+    std::memcpy(space.data(), content.data() + at, n);
+    writer.write(space.first(n));
+    at += n;
+  };
+  {
+    auto writer = storage.open_upload("api/a", id, at);
+    receive(*writer, 5000);
+    writer->write(std::string_view(content).substr(at, 3000));  // copied in between
+    at += 3000;
+    while (at < 2 * 1024 * 1024 + 17) receive(*writer, 300000);  // fills and writes out the buffer
+  }
+  auto writer = storage.open_upload("api/a", id, at);  // reopened at an unaligned offset
+  while (at < content.size()) receive(*writer, content.size() - at);
   auto info = writer->commit(digest_of(content));
   EXPECT_EQ(info.size, content.size());
   std::ifstream in(info.path, std::ios::binary);

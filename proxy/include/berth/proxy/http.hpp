@@ -95,6 +95,10 @@ public:
   /// Takes the next chunk of the body. May throw (HttpError or berth::Error) to refuse the
   /// rest; the server then answers with that error and closes the connection.
   virtual void write(std::span<char const> chunk) = 0;
+  /// Where the server may read the next body bytes into, sparing a copy (e.g. the sink's own
+  /// aligned write buffer); write() is then called with a prefix of this span. Empty (the
+  /// default): the server reads into its own buffer. Valid until the next write().
+  virtual std::span<char> receive_buffer() { return {}; }
   /// The whole body has arrived; returns the response to send.
   virtual Response finish() = 0;
 };

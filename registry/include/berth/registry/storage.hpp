@@ -98,6 +98,9 @@ public:
   /// Appends bytes. Throws berth::Error on I/O failure (e.g. disk full); the session then
   /// still holds exactly the bytes before this call.
   void write(std::span<char const> bytes);
+  /// Free space in the session's write buffer: bytes received there and then given to write()
+  /// are not copied again. Valid until the next write() or flush(); may be empty.
+  std::span<char> receive_buffer();
   /// Makes sure the session's file holds every byte written so far (write() may keep up to a
   /// block buffered). Throws like write(); the session then holds a prefix of them.
   void flush();
