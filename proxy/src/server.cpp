@@ -36,6 +36,7 @@
 #include "request_notes.hpp"
 #include "reverse_proxy.hpp"
 #include "tls_context.hpp"
+#include "tls_stream.hpp"
 
 namespace berth::proxy {
 namespace {
@@ -58,7 +59,6 @@ constexpr std::uint64_t linger_limit_bytes = 16 * 1024 * 1024;
 // otherwise flood the journal too).
 constexpr auto refusal_log_interval = 10s;
 
-using TlsStream = ssl::stream<tcp::socket>;
 template <class Stream>
 constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
 
@@ -107,7 +107,7 @@ template <class Stream>
 struct Connection final : ConnectionBase {
   explicit Connection(tcp::socket s) : ConnectionBase(s.get_executor()), stream(std::move(s)) {}
   Connection(tcp::socket s, std::shared_ptr<ssl::context> tls)
-      : ConnectionBase(s.get_executor()), context(std::move(tls)), stream(std::move(s), *context) {}
+      : ConnectionBase(s.get_executor()), context(std::move(tls)), stream(std::move(s), context->native_handle()) {}
   tcp::socket& socket() override { return beast::get_lowest_layer(stream); }
 
   std::shared_ptr<ssl::context> context;  // TLS: kept alive by its connections across a reload
@@ -531,7 +531,7 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
     // The handshake counts as part of the first request's head: a client that opens the
     // connection and never finishes it is dropped like one that never sends a request line.
     connection->expires_after(config.header_timeout);
-    co_await stream.async_handshake(ssl::stream_base::server, net::redirect_error(use_awaitable, ec));
+    co_await stream.async_handshake(net::redirect_error(use_awaitable, ec));
     if (ec) {
       state.log->debug("tls handshake failed remote={} error=\"{}\"", remote, ec.message());
       co_return;
