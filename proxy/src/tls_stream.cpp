@@ -53,7 +53,7 @@ boost::system::error_category const& tls_error_category() {
 
 struct TlsStream::Engine {
   SSL* ssl = nullptr;
-  int fd = -1;
+  int fd = -1;  // the socket's, looked up afresh by every step
 
   std::vector<char> input;  // received, not yet taken by OpenSSL: [input_begin, input_end)
   std::size_t input_begin = 0;
@@ -276,6 +276,12 @@ struct TlsStream::Engine {
         }
         return true;
       };
+      std::size_t plain_bytes = 0;
+      for (auto const& piece : from) plain_bytes += piece.size();
+      // Room for all the records at once (a record adds 22 bytes with AES-GCM), so that
+      // appending them does not reallocate.
+      plain_bytes = std::min(plain_bytes, max_write_bytes);
+      output.reserve(output.size() + plain_bytes + (plain_bytes / record_bytes + 2) * 64);
       std::size_t piece_idx = 0;
       std::size_t piece_offset = 0;
       // A small head followed by more: gathered into one record rather than a tiny one of its own.
@@ -330,7 +336,6 @@ TlsStream::TlsStream(tcp::socket socket, ssl_ctx_st* context)
     ERR_clear_error();
     return Error("cannot set up a TLS connection: OpenSSL is out of memory");
   };
-  engine_->fd = socket_.native_handle();
   engine_->ssl = SSL_new(context);
   if (!engine_->ssl) throw fail();
   BIO* bio = BIO_new(Engine::bio_method());
@@ -345,6 +350,10 @@ TlsStream::~TlsStream() = default;
 
 TlsStream::Progress TlsStream::step(Kind kind, std::span<net::mutable_buffer const> into,
                                     std::span<net::const_buffer const> from) {
+  // A socket closed under the stream (a timeout) has given its descriptor number back, maybe
+  // to another connection already: never use the number it had.
+  if (!socket_.is_open()) return {Want::nothing, 0, net::error::bad_descriptor};
+  engine_->fd = socket_.native_handle();
   switch (kind) {
     case Kind::handshake: return engine_->handshake();
     case Kind::read: return engine_->read(into);
