@@ -9,6 +9,7 @@
 #   bench/tls.sh [SECONDS] [CONNECTIONS]      (after scripts/build.sh)
 #
 # Smaller runs for a quick check: BIG_LAYER_MIB=16 bench/tls.sh 3
+# Another build (say main's, to compare): BERTH=/path/to/berth bench/tls.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}

@@ -174,6 +174,11 @@ public:
     return handshake();
   }
 
+  // TLS 1.3: asks the server to update its keys too; sent with the next write.
+  void request_key_update() {
+    if (SSL_key_update(ssl_, SSL_KEY_UPDATE_REQUESTED) != 1) throw std::runtime_error("SSL_key_update failed");
+  }
+
   void close_notify() {
     SSL_shutdown(ssl_);
     send_raw(take_output());
@@ -342,6 +347,21 @@ TEST_F(TlsStreamTest, AClientThatLeavesDuringTheHandshakeEndsIt) {
   client().close();
   ASSERT_TRUE(server_finished());
   EXPECT_EQ(side_.handshake_error, net::error::eof) << side_.handshake_error.message();
+}
+
+TEST_F(TlsStreamTest, AnswersAKeyUpdateWhileReading) {
+  serve(Behaviour::echo);
+  auto peer = client();
+  ASSERT_TRUE(peer.handshake()) << peer.failure;
+  peer.request_key_update();
+  peer.write("after the update");
+  // The echo is under the server's new keys: its KeyUpdate, written during a read, came first.
+  EXPECT_EQ(peer.read(16), "after the update") << peer.failure;
+  peer.write("and again");
+  EXPECT_EQ(peer.read(9), "and again") << peer.failure;
+  peer.close_notify();
+  ASSERT_TRUE(server_finished());
+  EXPECT_EQ(side_.read_error, net::error::eof) << side_.read_error.message();
 }
 
 TEST_F(TlsStreamTest, RenegotiationIsRefused) {
