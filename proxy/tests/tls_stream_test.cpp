@@ -49,8 +49,17 @@ struct ServerSide {
 enum class Behaviour {
   echo,       // reads and writes back until reading fails; answers the peer's close_notify with its own
   big_write,  // writes `big_write_bytes` of pattern(), then reads until reading fails
+  duplex,     // writes `big_write_bytes` of pattern() while reading, as the reverse proxy's relay does
 };
 constexpr std::size_t big_write_bytes = 8 * 1024 * 1024;
+
+// The writing half of Behaviour::duplex, which runs alongside the reading one.
+net::awaitable<void> write_pattern(TlsStream& stream, ServerSide& side, bool& done, net::steady_timer& wake) {
+  auto const bytes = pattern(big_write_bytes);
+  co_await net::async_write(stream, net::buffer(bytes), net::redirect_error(net::use_awaitable, side.write_error));
+  done = true;
+  wake.cancel();
+}
 
 net::awaitable<void> serve_one(tcp::acceptor& acceptor, ssl_ctx_st* context, Behaviour behaviour, ServerSide& side) {
   auto socket = co_await acceptor.async_accept(net::use_awaitable);
@@ -61,6 +70,10 @@ net::awaitable<void> serve_one(tcp::acceptor& acceptor, ssl_ctx_st* context, Beh
       auto const bytes = pattern(big_write_bytes);
       co_await net::async_write(stream, net::buffer(bytes), net::redirect_error(net::use_awaitable, side.write_error));
     }
+    bool written = false;
+    net::steady_timer wake(stream.get_executor(), std::chrono::steady_clock::time_point::max());
+    if (behaviour == Behaviour::duplex)
+      net::co_spawn(stream.get_executor(), write_pattern(stream, side, written, wake), net::detached);
     std::vector<char> space(256 * 1024);
     for (;;) {
       auto got =
@@ -71,6 +84,10 @@ net::awaitable<void> serve_one(tcp::acceptor& acceptor, ssl_ctx_st* context, Beh
       if (behaviour == Behaviour::echo)
         co_await net::async_write(stream, net::buffer(space.data(), got),
                                   net::redirect_error(net::use_awaitable, side.write_error));
+    }
+    while (behaviour == Behaviour::duplex && !written) {
+      error_code ignored;
+      co_await wake.async_wait(net::redirect_error(net::use_awaitable, ignored));
     }
     if (side.read_error == net::error::eof && behaviour == Behaviour::echo)
       co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, side.write_error));
@@ -294,6 +311,24 @@ TEST_F(TlsStreamTest, ASlowReaderGetsEveryByteOfALargeWrite) {
   ASSERT_TRUE(server_finished());
   EXPECT_FALSE(side_.write_error) << side_.write_error.message();
   EXPECT_EQ(side_.read_error, net::error::eof);
+}
+
+TEST_F(TlsStreamTest, ReadsAndWritesAtTheSameTime) {
+  serve(Behaviour::duplex);
+  auto peer = client();
+  ASSERT_TRUE(peer.handshake()) << peer.failure;
+  auto const message = pattern(big_write_bytes, 7);
+  auto const records = peer.seal(message);
+  std::thread sender([&] { peer.send_raw(records); });
+  auto got = peer.read(big_write_bytes);
+  sender.join();
+  ASSERT_EQ(got.size(), big_write_bytes) << peer.failure;
+  EXPECT_TRUE(got == pattern(big_write_bytes));
+  peer.close_notify();
+  ASSERT_TRUE(server_finished());
+  EXPECT_FALSE(side_.write_error) << side_.write_error.message();
+  EXPECT_EQ(side_.read_error, net::error::eof) << side_.read_error.message();
+  EXPECT_TRUE(side_.received == message);
 }
 
 TEST_F(TlsStreamTest, ACloseInsideARecordIsATruncationNotAnEnd) {
