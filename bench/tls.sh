@@ -9,12 +9,13 @@
 #   bench/tls.sh [SECONDS] [CONNECTIONS]      (after scripts/build.sh)
 #
 # Smaller runs for a quick check: BIG_LAYER_MIB=16 bench/tls.sh 3
+# Another build (say main's, to compare): BERTH=/path/to/berth bench/tls.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-32}
 big_layers=4 big_layer_mib=${BIG_LAYER_MIB:-128}
-berth=build/bin/berth
+berth=${BERTH:-build/bin/berth}  # BERTH=/path/to/berth compares another build
 [ -x "$berth" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 for tool in wrk skopeo curl tar gzip sha256sum python3; do
   command -v "$tool" >/dev/null || {

@@ -499,7 +499,7 @@ net::awaitable<bool> ReverseProxy::forward(Stream& client, beast::flat_buffer& b
 
 template net::awaitable<bool> ReverseProxy::forward(tcp::socket&, beast::flat_buffer&,
                                                     http::request_parser<http::empty_body>&, Route const&, ClientSide);
-template net::awaitable<bool> ReverseProxy::forward(ssl::stream<tcp::socket>&, beast::flat_buffer&,
+template net::awaitable<bool> ReverseProxy::forward(TlsStream&, beast::flat_buffer&,
                                                     http::request_parser<http::empty_body>&, Route const&, ClientSide);
 
 }  // namespace berth::proxy

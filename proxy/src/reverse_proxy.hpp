@@ -14,7 +14,7 @@
 #include "asio.hpp"
 #include "berth/proxy/config.hpp"
 #include "berth/proxy/metrics.hpp"
-#include "tls_context.hpp"
+#include "tls_stream.hpp"
 
 namespace spdlog {
 class logger;
@@ -62,7 +62,7 @@ private:
 extern template net::awaitable<bool> ReverseProxy::forward(tcp::socket&, beast::flat_buffer&,
                                                            http::request_parser<http::empty_body>&, Route const&,
                                                            ClientSide);
-extern template net::awaitable<bool> ReverseProxy::forward(ssl::stream<tcp::socket>&, beast::flat_buffer&,
+extern template net::awaitable<bool> ReverseProxy::forward(TlsStream&, beast::flat_buffer&,
                                                            http::request_parser<http::empty_body>&, Route const&,
                                                            ClientSide);
 

@@ -8,7 +8,6 @@
 #include "berth/proxy/server.hpp"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <algorithm>
@@ -21,7 +20,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -38,6 +36,7 @@
 #include "request_notes.hpp"
 #include "reverse_proxy.hpp"
 #include "tls_context.hpp"
+#include "tls_stream.hpp"
 
 namespace berth::proxy {
 namespace {
@@ -60,7 +59,6 @@ constexpr std::uint64_t linger_limit_bytes = 16 * 1024 * 1024;
 // otherwise flood the journal too).
 constexpr auto refusal_log_interval = 10s;
 
-using TlsStream = ssl::stream<tcp::socket>;
 template <class Stream>
 constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
 
@@ -109,7 +107,7 @@ template <class Stream>
 struct Connection final : ConnectionBase {
   explicit Connection(tcp::socket s) : ConnectionBase(s.get_executor()), stream(std::move(s)) {}
   Connection(tcp::socket s, std::shared_ptr<ssl::context> tls)
-      : ConnectionBase(s.get_executor()), context(std::move(tls)), stream(std::move(s), *context) {}
+      : ConnectionBase(s.get_executor()), context(std::move(tls)), stream(std::move(s), context->native_handle()) {}
   tcp::socket& socket() override { return beast::get_lowest_layer(stream); }
 
   std::shared_ptr<ssl::context> context;  // TLS: kept alive by its connections across a reload
@@ -352,28 +350,10 @@ net::awaitable<std::uint64_t> send_file(Connection<tcp::socket>& connection, Fil
   co_return sent;
 }
 
-// TCP_CORK while a TLS response is written: its 16 KiB records (one send(2) each) leave in
-// full-sized segments rather than one segment per record, which spares the client a wake-up
-// per record. Uncorking sends what is left at once; a socket closed meanwhile (a timeout) is
-// left alone, as its descriptor may already belong to another connection.
-class Cork {
-public:
-  explicit Cork(tcp::socket& socket) : socket_(socket) { set(1); }
-  ~Cork() {
-    if (socket_.is_open()) set(0);
-  }
-  Cork(Cork const&) = delete;
-  Cork& operator=(Cork const&) = delete;
-
-private:
-  void set(int value) const { ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value); }
-  tcp::socket& socket_;
-};
-
 // Writes the response; returns body bytes sent. Throws on a broken connection or a failing
 // body source (the caller then drops the connection: the status line is already out).
 // Under TLS, file bodies are read into the connection's buffer and written in large chunks:
-// sendfile cannot encrypt.
+// sendfile cannot encrypt, and each chunk leaves in one send.
 template <class Stream>
 net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Response& response, unsigned version,
                                              bool head_only, bool keep_alive, std::chrono::seconds timeout) {
@@ -407,33 +387,6 @@ net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Res
     res.chunked(true);
   auto chunk = connection.body_buffer();
 
-  // Under TLS each write becomes its own records and its own send(2) (the stream encrypts one
-  // buffer at a time): a head and body that fit the buffer go out as one contiguous write, so
-  // the head rides in the body's first record instead of a record and a send of its own.
-  if constexpr (is_tls<Stream>) {
-    if (length && !head_only && *length < chunk.size()) {
-      std::ostringstream head_text;
-      head_text << res.base();
-      auto const head = std::move(head_text).str();
-      if (head.size() + *length < chunk.size()) {
-        std::memcpy(chunk.data(), head.data(), head.size());
-        auto const body = chunk.subspan(head.size());
-        std::size_t filled = 0;
-        while (filled < *length) {
-          auto got = source->read(body.subspan(filled, static_cast<std::size_t>(*length) - filled));
-          if (got == 0) break;
-          filled += got;
-        }
-        if (filled != *length || source->read(body.subspan(filled, 1)) != 0)
-          throw Error("response body does not have its announced " + std::to_string(*length) + " bytes");
-        connection.expires_after(timeout);
-        Cork cork(stream.next_layer());
-        co_await net::async_write(stream, net::buffer(chunk.data(), head.size() + filled), use_awaitable);
-        co_return filled;
-      }
-    }
-  }
-
   // A small body of known length goes out with its head in one write.
   if (length && *length <= small_body_bytes && !head_only) {
     std::size_t filled = 0;
@@ -454,17 +407,21 @@ net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Res
 
   res.body().data = nullptr;
   res.body().more = true;
-  std::optional<Cork> cork;
-  if constexpr (is_tls<Stream>) cork.emplace(stream.next_layer());
   http::response_serializer<http::buffer_body> serializer{res};
-  connection.expires_after(timeout);
-  co_await http::async_write_header(stream, serializer, use_awaitable);
-  if (head_only) co_return 0;
-
-  if constexpr (!is_tls<Stream>) {
-    if (auto span = source->file_span(); span && length)
-      co_return co_await send_file(connection, *span, *length, timeout);
+  if (head_only) {
+    connection.expires_after(timeout);
+    co_await http::async_write_header(stream, serializer, use_awaitable);
+    co_return 0;
   }
+  if constexpr (!is_tls<Stream>) {
+    if (auto span = source->file_span(); span && length) {
+      connection.expires_after(timeout);
+      co_await http::async_write_header(stream, serializer, use_awaitable);
+      co_return co_await send_file(connection, *span, *length, timeout);
+    }
+  }
+  // Otherwise the head goes out with the first chunk of the body, in one write (under TLS one
+  // send(2) of many records: see tls_stream.hpp).
 
   std::uint64_t sent = 0;
   for (;;) {
@@ -537,7 +494,7 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
     // The handshake counts as part of the first request's head: a client that opens the
     // connection and never finishes it is dropped like one that never sends a request line.
     connection->expires_after(config.header_timeout);
-    co_await stream.async_handshake(ssl::stream_base::server, net::redirect_error(use_awaitable, ec));
+    co_await stream.async_handshake(net::redirect_error(use_awaitable, ec));
     if (ec) {
       state.log->debug("tls handshake failed remote={} error=\"{}\"", remote, ec.message());
       co_return;

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include "asio.hpp"
 #include "berth/proxy/config.hpp"
