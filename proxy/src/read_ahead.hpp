@@ -1,9 +1,10 @@
-// Keeping the disk ahead of sendfile for big files. Blobs are written around the page cache
-// (O_DIRECT), so a big blob pulled soon after its push is read from the disk, and sendfile then
-// waits on the kernel's page-by-page readahead: measured here, a 512 MiB pull took 1-2 s longer
-// cold than warm. Asking for the next steps with readahead(2) before they are sent keeps the
-// disk busy while the network drains, and the pages land in the cache as usual (a second pull,
-// or a concurrent one, is served from memory). Ranges the cache already holds cost one probe.
+// Keeping the disk ahead of the sender of a big file (sendfile, or the TLS path's reads). Blobs
+// are written around the page cache (O_DIRECT), so a big blob pulled soon after its push is read
+// from the disk, and the sender then waits on the kernel's page-by-page readahead: measured
+// here, a 512 MiB pull took 1-2 s longer cold than warm. Asking for the next steps with
+// readahead(2) before they are sent keeps the disk busy while the network drains, and the pages
+// land in the cache as usual (a second pull, or a concurrent one, is served from memory).
+// Ranges the cache already holds cost one probe.
 #pragma once
 
 #include <cstdint>

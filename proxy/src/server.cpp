@@ -421,10 +421,17 @@ net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Res
     }
   }
   // Otherwise the head goes out with the first chunk of the body, in one write (under TLS one
-  // send(2) of many records: see tls_stream.hpp).
+  // send(2) of many records: see tls_stream.hpp). A big file is read ahead here too.
+  std::optional<ReadAhead> read_ahead;
+  std::uint64_t file_offset = 0;
+  if (auto span = source->file_span(); span && length && *length > 1024 * 1024) {
+    read_ahead.emplace(span->fd, span->offset, span->offset + *length);
+    file_offset = span->offset;
+  }
 
   std::uint64_t sent = 0;
   for (;;) {
+    if (read_ahead) read_ahead->before_sending(file_offset + sent);
     std::size_t produced = source->read(chunk);
     if (length && sent + produced > *length)
       throw Error("response body is longer than its announced " + std::to_string(*length) + " bytes");
