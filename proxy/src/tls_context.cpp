@@ -14,7 +14,10 @@
 namespace berth::proxy {
 namespace {
 
-// TLS 1.2 only; TLS 1.3 suites are all AEAD and OpenSSL's defaults are kept.
+// TLS 1.3: all three suites, AES-128-GCM first (as Mozilla's modern profile and most clients
+// order them): with AES-NI it is as safe and ~15% cheaper per byte than AES-256 for both ends.
+constexpr char tls13_suites[] = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+// TLS 1.2 only.
 constexpr char tls12_ciphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
@@ -61,7 +64,8 @@ ssl::context make_tls_context(TlsConfig const& config) {
                       ssl::context::single_dh_use);
   SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_min_proto_version(handle, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_cipher_list(handle, tls12_ciphers) != 1 || SSL_CTX_set1_groups_list(handle, key_exchange_groups) != 1)
+      SSL_CTX_set_cipher_list(handle, tls12_ciphers) != 1 || SSL_CTX_set_ciphersuites(handle, tls13_suites) != 1 ||
+      SSL_CTX_set1_groups_list(handle, key_exchange_groups) != 1)
     throw Error("cannot set up the TLS context: " + openssl_reason());
   SSL_CTX_set_alpn_select_cb(handle, select_alpn, nullptr);
 
