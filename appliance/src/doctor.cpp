@@ -132,8 +132,9 @@ void check_modes(Config const& config, Report& report) {
   for (auto const& entry : fs::directory_iterator(secrets, ec))
     if (entry.is_regular_file(ec)) restrict_mode(entry.path(), S_IRWXG | S_IRWXO, "0600", Severity::error);
 
-  // The htpasswd file is root:berth 0640 in the package: the group may read, others never.
-  for (auto const& file : {htpasswd_file(config), groups_file(config)})
+  // The htpasswd file is root:berth 0640 in the package: the group may read, others never. The
+  // robots file holds token hashes: the same rule.
+  for (auto const& file : {htpasswd_file(config), groups_file(config), robots_file(config)})
     if (file.parent_path() != secrets) restrict_mode(file, S_IRWXO, "o-rwx", Severity::error);
   if (config.server.tls.enabled) {
     if (config.server.tls.private_key.empty()) {

@@ -165,6 +165,28 @@ TEST(Doctor, NamesSecretsOpenToOthersWithTheChmodThatFixesThem) {
   EXPECT_EQ(volume.doctor().exit_code, 0);
 }
 
+// Account files outside the secrets folder (the package keeps them in /etc/berth) must still be
+// closed to others: the htpasswd's password hashes and the robots file's token hashes.
+TEST(Doctor, NamesAccountFilesOutsideTheSecretsFolderThatOthersCanRead) {
+  DoctorVolume volume;
+  auto const htpasswd = volume.dir().write("etc/htpasswd", "");
+  auto const robots = volume.dir().write("etc/robots", "");
+  ::chmod(htpasswd.c_str(), 0640);
+  ::chmod(robots.c_str(), 0644);
+  volume.write_config("auth:\n  htpasswd: " + htpasswd.string() + "\n  robots: " + robots.string() + "\n");
+  auto const result = volume.doctor();
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  auto const findings = findings_of(result);
+  auto const open = find(findings, "modes", robots.string() + " has mode 0644, open to every user");
+  ASSERT_FALSE(open.is_null()) << findings.dump(2);
+  EXPECT_EQ(open.at("level"), "error");
+  EXPECT_EQ(open.at("fix"), "chmod o-rwx " + robots.string());
+  EXPECT_TRUE(find(findings, "modes", htpasswd.string()).is_null()) << "0640 is the package's own mode";
+
+  ::chmod(robots.c_str(), 0640);
+  EXPECT_EQ(volume.doctor().exit_code, 0) << volume.doctor(false).output;
+}
+
 TEST(Doctor, AMissingBackupVolumeIsAnError) {
   DoctorVolume volume;
   fs::remove_all(volume.backup());
