@@ -37,6 +37,31 @@ std::vector<std::string> tls_hostnames(Config const& config) {
   return names;
 }
 
+namespace {
+
+// What berth's own certificate is issued for: tls_hostnames(), then the hosts of routes:, whose
+// apps are reached over the same listener.
+std::vector<std::string> certificate_names(Config const& config) {
+  auto names = tls_hostnames(config);
+  for (auto const& route : config.server.routes)
+    if (std::find(names.begin(), names.end(), route.host) == names.end()) names.push_back(route.host);
+  return names;
+}
+
+std::string joined(std::vector<std::string> const& names, std::string const& separator) {
+  std::string text;
+  for (auto const& name : names) text += (text.empty() ? "" : separator) + name;
+  return text;
+}
+
+void refuse_own_certificate(Config const& config) {
+  if (!config.server.tls.cert_chain.empty())
+    throw Error("berth serves your own certificate (server.tls.cert " + config.server.tls.cert_chain.string() +
+                "), not one from its CA\nHINT: clients must trust the CA that issued that certificate");
+}
+
+}  // namespace
+
 proxy::TlsConfig prepare_tls(Config const& config) {
   auto tls = config.server.tls;
   if (tls.cert_chain.empty() != tls.private_key.empty())
@@ -47,39 +72,23 @@ proxy::TlsConfig prepare_tls(Config const& config) {
     logger("berth")->info("tls certificate={} key={}", tls.cert_chain.string(), tls.private_key.string());
     return tls;
   }
-  auto hostnames = tls_hostnames(config);
-  // The apps behind routes: are reached over the same listener, so their names go in too.
-  for (auto const& route : config.server.routes)
-    if (std::find(hostnames.begin(), hostnames.end(), route.host) == hostnames.end()) hostnames.push_back(route.host);
+  auto const hostnames = certificate_names(config);
   auto material = proxy::ensure_local_tls(config.tls_dir, hostnames);
-  std::string names;
-  for (auto const& name : hostnames) names += (names.empty() ? "" : ",") + name;
   logger("berth")->info(
       "tls certificate from berth's own CA dir={} hostnames={} (clients trust it after `berth tls ca`)",
-      config.tls_dir.string(), names);
+      config.tls_dir.string(), joined(hostnames, ","));
   tls.cert_chain = material.server_cert;
   tls.private_key = material.server_key;
   return tls;
 }
 
-namespace {
-
-void refuse_own_certificate(Config const& config) {
-  if (!config.server.tls.cert_chain.empty())
-    throw Error("berth serves your own certificate (server.tls.cert " + config.server.tls.cert_chain.string() +
-                "), not one from its CA\nHINT: clients must trust the CA that issued that certificate");
-}
-
-}  // namespace
-
 int tls_issue(Config const& config, std::ostream& out) {
   refuse_own_certificate(config);
   act_as_owner_of(config.tls_dir);
   auto tls = prepare_tls(config);
-  std::string names;
-  for (auto const& name : tls_hostnames(config)) names += (names.empty() ? "" : ", ") + name;
   out << "CA certificate:     " << (config.tls_dir / "ca.crt").string() << "\n"
-      << "server certificate: " << tls.cert_chain.string() << " (for " << names << ")\n"
+      << "server certificate: " << tls.cert_chain.string() << " (for " << joined(certificate_names(config), ", ")
+      << ")\n"
       << "server key:         " << tls.private_key.string() << "\n";
   if (!config.server.tls.enabled) out << "server.tls.enabled is false: berth serves plain HTTP until you turn it on\n";
   out << "clients must trust the CA: `berth tls ca` prints it and the commands for docker, podman and skopeo\n";

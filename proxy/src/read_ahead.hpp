@@ -15,12 +15,16 @@ namespace berth::proxy {
 /// never waits for the disk. Also true where the kernel cannot tell.
 bool page_cached(int fd, std::uint64_t offset);
 
-/// Starts reads of the range [begin, end) of `fd` ahead of a sequential sender. Not thread-safe.
+/// Starts reads of the range [begin, end) of `fd` ahead of a sequential sender; does nothing
+/// for a range of at most min_range_bytes (the kernel's own readahead serves those). Not
+/// thread-safe.
 class ReadAhead {
 public:
   static constexpr std::uint64_t step_bytes = 8 << 20;
+  static constexpr std::uint64_t min_range_bytes = 1 << 20;
 
-  ReadAhead(int fd, std::uint64_t begin, std::uint64_t end) : fd_(fd), next_(begin), end_(end) {}
+  ReadAhead(int fd, std::uint64_t begin, std::uint64_t end)
+      : fd_(fd), next_(end - begin > min_range_bytes ? begin : end), end_(end) {}
 
   /// The sender is about to send from `offset`: reads are started, step by step, for what the
   /// cache lacks up to two steps past it. Errors are ignored (sendfile reads anyway).

@@ -329,13 +329,12 @@ net::awaitable<std::uint64_t> send_file(Connection<tcp::socket>& connection, Fil
   auto& socket = connection.stream;
   socket.native_non_blocking(true);
   off_t offset = static_cast<off_t>(span.offset);
-  std::optional<ReadAhead> read_ahead;
-  if (length > 1024 * 1024) read_ahead.emplace(span.fd, span.offset, span.offset + length);
+  ReadAhead read_ahead(span.fd, span.offset, span.offset + length);
   std::uint64_t sent = 0;
   while (sent < length) {
     connection.expires_after(timeout);
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, 4 << 20));
-    if (read_ahead) read_ahead->before_sending(static_cast<std::uint64_t>(offset));
+    read_ahead.before_sending(static_cast<std::uint64_t>(offset));
     auto n = ::sendfile(socket.native_handle(), span.fd, &offset, want);
     if (n > 0) {
       sent += static_cast<std::uint64_t>(n);
@@ -424,7 +423,7 @@ net::awaitable<std::uint64_t> write_response(Connection<Stream>& connection, Res
   // send(2) of many records: see tls_stream.hpp). A big file is read ahead here too.
   std::optional<ReadAhead> read_ahead;
   std::uint64_t file_offset = 0;
-  if (auto span = source->file_span(); span && length && *length > 1024 * 1024) {
+  if (auto span = source->file_span(); span && length) {
     read_ahead.emplace(span->fd, span->offset, span->offset + *length);
     file_offset = span->offset;
   }

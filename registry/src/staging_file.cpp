@@ -13,11 +13,10 @@ namespace berth::registry {
 namespace {
 
 constexpr std::size_t block_bytes = 4096;  // O_DIRECT alignment of offsets, sizes and memory
-constexpr std::size_t buffer_bytes = StagingFile::capacity;
 
 char* aligned_buffer() {
   void* memory = nullptr;
-  if (::posix_memalign(&memory, block_bytes, buffer_bytes) != 0) throw std::bad_alloc();
+  if (::posix_memalign(&memory, block_bytes, StagingFile::capacity) != 0) throw std::bad_alloc();
   return static_cast<char*>(memory);
 }
 
@@ -64,17 +63,17 @@ void StagingFile::write_out(std::size_t bytes) {
 }
 
 void StagingFile::append(std::span<char const> bytes) {
-  if (bytes.data() == buffer_.get() + pending_ && bytes.size() <= buffer_bytes - pending_) {  // free_space()
+  if (bytes.data() == buffer_.get() + pending_ && bytes.size() <= capacity - pending_) {  // free_space()
     pending_ += bytes.size();
-    if (pending_ == buffer_bytes) write_out(buffer_bytes);
+    if (pending_ == capacity) write_out(capacity);
     return;
   }
   while (!bytes.empty()) {
-    auto take = std::min(bytes.size(), buffer_bytes - pending_);
+    auto take = std::min(bytes.size(), capacity - pending_);
     std::memcpy(buffer_.get() + pending_, bytes.data(), take);
     pending_ += take;
     bytes = bytes.subspan(take);
-    if (pending_ == buffer_bytes) write_out(buffer_bytes);
+    if (pending_ == capacity) write_out(capacity);
   }
 }
 
