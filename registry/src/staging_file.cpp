@@ -1,6 +1,7 @@
 #include "staging_file.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdlib>
@@ -55,11 +56,57 @@ StagingFile::StagingFile(std::filesystem::path path, std::uint64_t size)
   }
 }
 
+StagingFile::~StagingFile() {
+  if (!syncer_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  syncer_.join();
+}
+
 void StagingFile::write_out(std::size_t bytes) {
   pwrite_all(file_, buffer_.get(), bytes, written_);
   written_ += bytes;
   pending_ -= bytes;
   if (pending_) std::memmove(buffer_.get(), buffer_.get() + bytes, pending_);
+  if ((unsynced_ += bytes) >= sync_every) request_sync();
+}
+
+void StagingFile::request_sync() {
+  unsynced_ = 0;
+  {
+    std::lock_guard lock(mutex_);
+    sync_requested_ = true;  // a sync already running may have missed these bytes: run again after it
+  }
+  if (syncer_.joinable())
+    changed_.notify_all();
+  else
+    syncer_ = std::thread([this] { sync_behind(); });
+}
+
+void StagingFile::sync_behind() {
+  ::pthread_setname_np(::pthread_self(), "upload-sync");  // as top and perf show it
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return sync_requested_ || stopping_; });
+    if (stopping_) return;  // the owner no longer needs it: sync() is the one that counts
+    sync_requested_ = false;
+    syncing_ = true;
+    lock.unlock();
+    int error = ::fdatasync(file_.fd()) == 0 ? 0 : errno;
+    lock.lock();
+    syncing_ = false;
+    if (error && !sync_error_) {
+      try {
+        throw_file_error("sync", path_, error);
+      } catch (...) {
+        sync_error_ = std::current_exception();
+      }
+    }
+    changed_.notify_all();
+  }
 }
 
 void StagingFile::append(std::span<char const> bytes) {
@@ -90,6 +137,11 @@ void StagingFile::flush() {
 
 void StagingFile::sync() {
   flush();
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !sync_requested_ && !syncing_; });
+    if (sync_error_) std::rethrow_exception(sync_error_);
+  }
   file_.sync();  // fsync covers the inode, whichever descriptor wrote
 }
 

@@ -166,6 +166,43 @@ TEST_F(StorageTest, BytesReceivedIntoTheWriteBufferAddUp) {
   EXPECT_TRUE(stored == content);
 }
 
+// How many threads of this process bear `name` (their comm in /proc).
+std::size_t threads_named(std::string const& name) {
+  std::size_t count = 0;
+  for (auto const& task : fs::directory_iterator("/proc/self/task")) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    count += comm == name;
+  }
+  return count;
+}
+
+// A big upload is synced in the background as it goes (its syncer thread lives as long as the
+// writer), and an abandoned or committed upload leaves no thread behind and loses no byte.
+TEST_F(StorageTest, ABigUploadIsSyncedAlongTheWayWithoutLeavingAThread) {
+  // 25 MiB: several background syncs (one per 8 MiB)
+  std::string content((25 << 20) + 12345, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 2654435761u) >> 13);
+  Storage storage(config());
+  auto id = storage.start_upload("api/a");
+  std::size_t const half = content.size() / 2;
+  {
+    auto writer = storage.open_upload("api/a", id);
+    writer->write(std::string_view(content).substr(0, half));
+    EXPECT_EQ(threads_named("upload-sync"), 1u);
+  }  // abandoned: the client resumes later
+  EXPECT_EQ(threads_named("upload-sync"), 0u);
+  EXPECT_EQ(storage.upload_size("api/a", id), half);
+  auto writer = storage.open_upload("api/a", id, half);
+  writer->write(std::string_view(content).substr(half));
+  auto info = writer->commit(digest_of(content));
+  writer.reset();
+  EXPECT_EQ(threads_named("upload-sync"), 0u);
+  std::ifstream in(info.path, std::ios::binary);
+  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(stored == content);
+}
+
 TEST_F(StorageTest, Sha512DigestsAreAccepted) {
   Storage storage(config());
   auto id = storage.start_upload("api/a");
