@@ -219,10 +219,20 @@ DrillResult drill_snapshot(Config const& config, std::string const& id, DrillOpt
   auto const scratch_root = options.scratch.empty() ? config.volume : options.scratch;
   fs::create_directories(scratch_root);
   // A killed drill leaves its scratch copy: we hold the lock, so any one found now is stale.
+  // The service user cannot remove what a drill run as root left: that costs disk space, not
+  // the drill, which goes on in a folder of its own.
   std::error_code ec;
-  for (auto const& entry : fs::directory_iterator(scratch_root, ec))
-    if (entry.path().filename().string().rfind(".drill-", 0) == 0) fs::remove_all(entry.path());
-  auto const scratch = scratch_root / (".drill-" + id);
+  for (auto const& entry : fs::directory_iterator(scratch_root, ec)) {
+    if (entry.path().filename().string().rfind(".drill-", 0) != 0) continue;
+    std::error_code removal;
+    fs::remove_all(entry.path(), removal);
+    if (!removal) continue;
+    result.warnings.push_back("the stale drill folder " + entry.path().string() +
+                              " (left by a killed drill) cannot be removed: " + removal.message() +
+                              "; HINT: remove it as its owner: sudo rm -rf " + entry.path().string());
+    log->warn("stale drill folder not removed path={} error=\"{}\"", entry.path().string(), removal.message());
+  }
+  auto const scratch = scratch_root / (".drill-" + id + "-" + std::to_string(::getpid()));
   RemovedAtEnd scratch_removal{scratch};
   RemovedAtEnd socket_removal;
   log->info("drill started id={} scratch={}", id, scratch.string());

@@ -32,7 +32,8 @@ struct DrillResult {
   std::string started;  ///< UTC, 2026-11-27T03:15:00Z
   bool ok = false;
   std::vector<std::string> failures;  ///< damage: what could not be restored, opened or read
-  std::vector<std::string> warnings;  ///< count differences explained by writes during the snapshot
+  std::vector<std::string> warnings;  ///< count differences explained by writes during the snapshot; stale scratch
+                                      ///< folders it could not remove
   double seconds = 0;
   std::size_t databases = 0;
   std::size_t tables = 0;
