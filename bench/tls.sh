@@ -9,12 +9,19 @@
 #   bench/tls.sh [SECONDS] [CONNECTIONS]      (after scripts/build.sh)
 #
 # Smaller runs for a quick check: BIG_LAYER_MIB=16 bench/tls.sh 3
+# PIN=1 puts the servers on CPU 0 (for the whole run) and wrk (one thread) on CPU 1, so that
+# wrk's own TLS does not take the servers' CPU: requests/s then measure one core of server.
 # Another build (say main's, to compare): BERTH=/path/to/berth bench/tls.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-32}
 big_layers=4 big_layer_mib=${BIG_LAYER_MIB:-128}
+pin_server=() pin_client=() wrk_threads=2
+if [ -n "${PIN:-}" ]; then
+  command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs taskset and 2 CPUs" >&2; exit 1; }
+  pin_server=(taskset -c 0) pin_client=(taskset -c 1) wrk_threads=1
+fi
 berth=${BERTH:-build/bin/berth}  # BERTH=/path/to/berth compares another build
 [ -x "$berth" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 for tool in wrk skopeo curl tar gzip sha256sum python3; do
@@ -56,10 +63,10 @@ server:
     dir: $work/tls
     hostnames: [127.0.0.1, localhost]
 YAML
-"$berth" --config "$work/http.yaml" --log-level warn serve --listen "127.0.0.1:${port[http]}" --data "$work/http" \
+"${pin_server[@]}" "$berth" --config "$work/http.yaml" --log-level warn serve --listen "127.0.0.1:${port[http]}" --data "$work/http" \
   --backup "$work/http-backup" 2>"$work/http.log" &
 pids+=($!); pid[http]=$!
-"$berth" --config "$work/https.yaml" --log-level warn serve --listen "127.0.0.1:${port[https]}" \
+"${pin_server[@]}" "$berth" --config "$work/https.yaml" --log-level warn serve --listen "127.0.0.1:${port[https]}" \
   --data "$work/https" --backup "$work/https-backup" 2>"$work/https.log" &
 pids+=($!); pid[https]=$!
 
@@ -112,7 +119,7 @@ declare -A rps p50 p99 cpu_us
 load() {  # key url server_pid: also server CPU microseconds per request
   local out errors c0 c1 requests
   c0=$(cpu_ticks "$3")
-  out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$2")
+  out=$("${pin_client[@]}" wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency "$2")
   c1=$(cpu_ticks "$3")
   errors=$(awk '/Non-2xx or 3xx responses|Socket errors/' <<<"$out")
   [ -z "$errors" ] || { echo "$1: $errors" >&2; exit 1; }
@@ -140,9 +147,13 @@ for op in push pull; do
   printf '%-10s %8s %8s %8s %8s %14s\n' "$op" "${wall[http:$op]}" "${wall[https:$op]}" "${cpu[http:$op]}" \
     "${cpu[https:$op]}" "$(ratio "${wall[https:$op]}" "${wall[http:$op]}")"
 done
-printf '\nGET under wrk -t2 -c%s -d%ss, keep-alive: base = GET /v2/, blob = %s bytes\n' \
-  "$connections" "$seconds" "$blob_bytes"
-printf '(wrk shares the CPUs and does its own TLS; server CPU per request isolates berth'"'"'s cost)\n'
+printf '\nGET under wrk -t%s -c%s -d%ss, keep-alive: base = GET /v2/, blob = %s bytes\n' \
+  "$wrk_threads" "$connections" "$seconds" "$blob_bytes"
+if [ -n "${PIN:-}" ]; then
+  printf '(pinned: each server on CPU 0, wrk on CPU 1; the push and pull above ran with the servers pinned too)\n'
+else
+  printf '(wrk shares the CPUs and does its own TLS; server CPU per request isolates berth'"'"'s cost)\n'
+fi
 printf '%-6s %11s %11s %9s %9s %9s %9s %10s %10s %9s %9s\n' target 'http req/s' 'https req/s' 'http p50' \
   'https p50' 'http p99' 'https p99' 'http us/req' 'https us/req' 'req/s' 'us/req'
 for target in base blob; do
