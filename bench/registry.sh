@@ -75,10 +75,13 @@ docker-registry serve "$work/registry.yml" 2>"$work/registry.log" &
 pids+=($!); pid[docker-registry]=$!
 servers+=(docker-registry)
 
-# nginx: one worker, sendfile, no access log, every path in the temp dir; the same blob and
-# manifest files, so it is the ceiling for serving those bytes over HTTP/1.1 on this machine.
-port[nginx]=$(free_port)
-mkdir -p "$work/nginx/tmp" "$work/www"
+# nginx: one worker, no access log, every path in the temp dir; the same blob and manifest
+# files, so it is the ceiling for serving those bytes over HTTP/1.1 on this machine. Two of
+# them: `nginx` with sendfile (the GET ceiling), `nginx-copy` with sendfile off (read and write
+# through 32 KiB buffers, as docker-registry's Go server does). On loopback a client's recv
+# copies a sendfile'd body out of page-cache pages, which costs skopeo more than copying bytes
+# the server has just written: the copying server gives the faster pull.
+mkdir -p "$work/www"
 ln "$blob_file" "$work/www/blob"
 ln "$big_manifest_file" "$work/www/manifest"
 # The pulled images as static files at their registry paths: a pull from nginx is what skopeo
@@ -90,39 +93,48 @@ for image in big small; do
   for blob in "$work/src/$image/blobs/sha256/"*; do ln "$blob" "$repo/blobs/sha256:${blob##*/}"; done
 done
 nginx_user=""; [ "$(id -u)" -ne 0 ] || nginx_user="user root;"  # the worker reads the 0700 temp dir
-cat >"$work/nginx/nginx.conf" <<NGINX
+start_nginx() {  # name sendfile(on|off)
+  local name=$1 dir=$work/$1
+  port[$name]=$(free_port)
+  mkdir -p "$dir/tmp"
+  cat >"$dir/nginx.conf" <<NGINX
 $nginx_user
 daemon off;
 worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  sendfile on;
+  sendfile $2;
   tcp_nopush on;
   keepalive_requests 1000000;
   default_type application/octet-stream;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
   server {
-    listen 127.0.0.1:${port[nginx]};
+    listen 127.0.0.1:${port[$name]};
     root $work/www;
     location = /v2/ { default_type application/json; return 200 '{}'; }
     location ~ /manifests/ { types { } default_type application/vnd.oci.image.manifest.v1+json; }
   }
 }
 NGINX
-"$nginx" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!); pid[nginx]=$!
+  "$nginx" -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" &
+  pids+=($!); pid[$name]=$!
+}
+start_nginx nginx on
+start_nginx nginx-copy off
 
 for server in "${servers[@]}"; do wait_ready "http://127.0.0.1:${port[$server]}/v2/"; done
-wait_ready "http://127.0.0.1:${port[nginx]}/blob"
-nginx_master=${pid[nginx]}
-pid[nginx]=$(awk '{print $1}' "/proc/$nginx_master/task/$nginx_master/children")  # the worker does the work
+for name in nginx nginx-copy; do
+  wait_ready "http://127.0.0.1:${port[$name]}/blob"
+  master=${pid[$name]}
+  pid[$name]=$(awk '{print $1}' "/proc/$master/task/$master/children")  # the worker does the work
+done
 declare -A idle_rss
 for server in "${servers[@]}"; do idle_rss[$server]=$(status_kib "${pid[$server]}" VmRSS); done
 
@@ -156,11 +168,13 @@ for server in "${servers[@]}"; do
     rm -rf "$work/pull"
   done
 done
-echo "nginx: pull big and small ..." >&2
-for image in big small; do
-  copy nginx "pull $image" "docker://127.0.0.1:${port[nginx]}/api/bench-$image-1:latest" "dir:$work/pull" \
-    --src-tls-verify=false
-  rm -rf "$work/pull"
+for name in nginx nginx-copy; do
+  echo "$name: pull big and small ..." >&2
+  for image in big small; do
+    copy "$name" "pull $image" "docker://127.0.0.1:${port[$name]}/api/bench-$image-1:latest" "dir:$work/pull" \
+      --src-tls-verify=false
+    rm -rf "$work/pull"
+  done
 done
 
 # --- GETs under wrk -------------------------------------------------------------------------
@@ -203,12 +217,13 @@ printf '  big: %d x %d MiB random layers (%d MiB); small: %d x %d KiB layers\n' 
   "$big_layers" "$big_layer_mib" "$big_mib" "$small_layers" "$small_layer_kib"
 printf '%-12s %-16s %10s %10s\n' operation server 'wall s' 'CPU s'
 for op in 'push big' 'pull big' 'push small' 'pull small'; do
-  for server in "${servers[@]}" nginx; do
+  for server in "${servers[@]}" nginx nginx-copy; do
     [ -n "${wall[$server:$op]:-}" ] || continue
     printf '%-12s %-16s %10s %10s\n' "$op" "$server" "${wall[$server:$op]}" "${cpu[$server:$op]}"
   done
 done
-printf '  (nginx: the same images as static files, warm in the page cache: the fastest pull skopeo can make)\n'
+printf '  (nginx: the same images as static files, warm in the page cache: the fastest pull skopeo can make;\n'
+printf '   nginx-copy: the same without sendfile)\n'
 
 
 printf '\nGET under wrk -t2 -c%s -d%ss: blob = %s bytes (%s), manifest = %s bytes\n' \
@@ -236,7 +251,8 @@ r=docker-registry
 printf '\nberth/docker-registry (speed: >1 is faster; CPU and RSS: <1 is leaner)\n'
 for op in 'push big' 'pull big' 'push small' 'pull small'; do
   ceiling=""
-  [ -z "${wall[nginx:$op]:-}" ] || ceiling=" (nginx's static pull ${wall[nginx:$op]} s would be $(ratio "${wall[$r:$op]}" "${wall[nginx:$op]}"))"
+  [ -z "${wall[nginx:$op]:-}" ] ||
+    ceiling=" (nginx's static pull would be $(ratio "${wall[$r:$op]}" "${wall[nginx:$op]}"), without sendfile $(ratio "${wall[$r:$op]}" "${wall[nginx-copy:$op]}"))"
   printf '  %-10s speed %s, CPU %s%s\n' "$op" "$(ratio "${wall[$r:$op]}" "${wall[berth:$op]}")" \
     "$(ratio "${cpu[berth:$op]}" "${cpu[$r:$op]}")" "$ceiling"
 done
