@@ -139,7 +139,8 @@ void StagingFile::sync() {
   flush();
   {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !sync_requested_ && !syncing_; });
+    sync_requested_ = false;  // the fsync below covers it
+    changed_.wait(lock, [&] { return !syncing_; });
     if (sync_error_) std::rethrow_exception(sync_error_);
   }
   file_.sync();  // fsync covers the inode, whichever descriptor wrote
