@@ -31,13 +31,19 @@ protected:
   testing::TempDir dir_;
 };
 
+// Bytes that differ from block to block, so a piece written at the wrong offset shows.
+std::string patterned(std::size_t size) {
+  std::string content(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>((i * 7919) >> 5);
+  return content;
+}
+
 TEST_F(StorageTest, BlobsAreContentAddressed) {
   Storage storage(config());
   write_blob(storage, "api/a", "content");
   auto digest = digest_of("content");
   EXPECT_EQ(storage.blob_path(digest), config().root / "blobs" / "sha256" / digest.hex().substr(0, 2) / digest.hex());
-  std::ifstream in(storage.blob_path(digest));
-  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto stored = testing::read_file(storage.blob_path(digest));
   EXPECT_EQ(stored, "content");
   auto info = storage.find_blob("api/a", digest);
   ASSERT_TRUE(info);
@@ -106,8 +112,7 @@ TEST_F(StorageTest, OffsetMustContinueTheUpload) {
 // Direct I/O writes whole blocks from a 1 MiB buffer; pieces that straddle blocks and buffers,
 // and sessions reopened at unaligned offsets (a resumed push), must still add up byte for byte.
 TEST_F(StorageTest, UploadsReopenedAtAnyOffsetAddUp) {
-  std::string content(3 * 1024 * 1024 + 123, '\0');
-  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 7919) >> 5);
+  auto const content = patterned(3 * 1024 * 1024 + 123);
   Storage storage(config());
   auto id = storage.start_upload("api/a");
   std::size_t at = 0;
@@ -128,8 +133,7 @@ TEST_F(StorageTest, UploadsReopenedAtAnyOffsetAddUp) {
   writer->write(std::string_view(content).substr(at));
   auto info = writer->commit(digest_of(content));
   EXPECT_EQ(info.size, content.size());
-  std::ifstream in(info.path, std::ios::binary);
-  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto stored = testing::read_file(info.path);
   EXPECT_TRUE(stored == content);
 }
 
@@ -137,8 +141,7 @@ TEST_F(StorageTest, UploadsReopenedAtAnyOffsetAddUp) {
 // received there, mixed with bytes copied in, across buffer and block boundaries and reopened
 // sessions, must add up byte for byte, as a client's pieces of any size arrive.
 TEST_F(StorageTest, BytesReceivedIntoTheWriteBufferAddUp) {
-  std::string content(3 * 1024 * 1024 + 4321, '\0');
-  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 7919) >> 5);
+  auto const content = patterned(3 * 1024 * 1024 + 4321);
   Storage storage(config());
   auto id = storage.start_upload("api/a");
   std::size_t at = 0;
@@ -161,8 +164,7 @@ TEST_F(StorageTest, BytesReceivedIntoTheWriteBufferAddUp) {
   while (at < content.size()) receive(*writer, content.size() - at);
   auto info = writer->commit(digest_of(content));
   EXPECT_EQ(info.size, content.size());
-  std::ifstream in(info.path, std::ios::binary);
-  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto stored = testing::read_file(info.path);
   EXPECT_TRUE(stored == content);
 }
 
@@ -181,8 +183,7 @@ std::size_t threads_named(std::string const& name) {
 // writer), and an abandoned or committed upload leaves no thread behind and loses no byte.
 TEST_F(StorageTest, ABigUploadIsSyncedAlongTheWayWithoutLeavingAThread) {
   // 25 MiB: several background syncs (one per 8 MiB)
-  std::string content((25 << 20) + 12345, '\0');
-  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 2654435761u) >> 13);
+  auto const content = patterned((25 << 20) + 12345);
   Storage storage(config());
   auto id = storage.start_upload("api/a");
   std::size_t const half = content.size() / 2;
@@ -198,8 +199,7 @@ TEST_F(StorageTest, ABigUploadIsSyncedAlongTheWayWithoutLeavingAThread) {
   auto info = writer->commit(digest_of(content));
   writer.reset();
   EXPECT_EQ(threads_named("upload-sync"), 0u);
-  std::ifstream in(info.path, std::ios::binary);
-  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto stored = testing::read_file(info.path);
   EXPECT_TRUE(stored == content);
 }
 
