@@ -14,9 +14,10 @@ packages=(
   postgresql
 )
 if [ "${1:-}" = test ]; then
-  # The real registry clients the tests push and pull with, openssl for TLS checks, and Apache's
-  # htpasswd (its bcrypt files must stay interchangeable with berth's).
-  packages+=(skopeo podman openssl apache2-utils)
+  # The real registry clients the tests push and pull with, openssl and curl for TLS checks,
+  # Apache's htpasswd (its bcrypt files must stay interchangeable with berth's), and python3 for
+  # the reverse proxy's test upstreams. A minimal system (a container, a chroot) has none of them.
+  packages+=(skopeo podman openssl curl ca-certificates apache2-utils python3)
 fi
 
 missing=()

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The package as a user meets it, on this machine (root; no systemd as PID 1 needed):
 #   build the .deb (scripts/package.sh, lintian errors fail it), install it with apt, check files,
-#   owners, modes and the berth user, verify the units with systemd-analyze, run the installed
-#   `berth serve` as user berth with the packaged config (TLS from its own CA, admin password from
-#   /root/berth-admin-password), push and pull with skopeo, take a snapshot, upgrade to a second
-#   version, check the image, the database, the edited conffile and the password survive, purge,
-#   and check the backup volume is untouched.
+#   owners, modes and the berth user, verify the units with systemd-analyze (and rate berth.service's
+#   exposure with systemd-analyze security), run the installed `berth serve` as user berth with the
+#   packaged config (TLS from its own CA, admin password from /root/berth-admin-password), push and
+#   pull with skopeo, create a database and migrate it on the distribution's PostgreSQL, take and
+#   verify a snapshot, upgrade to a second version, check the image, the database, the edited
+#   conffile and the password survive, remove (data and config stay), purge, and check the backup
+#   volume is untouched.
+# scripts/install-test-chroot.sh runs this same script in a minimal Debian 13 chroot
+# (BERTH_INSTALL_TEST_APT_UPDATE=1: the package's Depends come from the archive there).
 # The second version is the first .deb repacked with a higher version and a changed default config
 # (dpkg-deb -R / -b): it tests the upgrade path of the maintainer scripts and dpkg's conffile
 # handling, not a rebuilt binary.
@@ -57,6 +61,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 export DEBIAN_FRONTEND=noninteractive
+[ "${BERTH_INSTALL_TEST_APT_UPDATE:-0}" != 1 ] || apt-get update -qq
 for tool in skopeo openssl; do
   command -v "$tool" >/dev/null || apt-get install -y -qq --no-install-recommends "$tool" >/dev/null
 done
@@ -98,7 +103,7 @@ expect_stat /var/lib/berth berth:berth 750
 expect_stat /srv/berth-backup berth:berth 750
 expect_stat /root/berth-admin-password root:root 600
 unit_dir=$(dirname "$(dpkg -L berth | grep '/berth.service$')")
-for unit in berth.service berth-backup.service berth-backup.timer; do expect_stat "$unit_dir/$unit" root:root 644; done
+for unit in berth.service berth-backup.service berth-backup.timer berth-drill.service berth-drill.timer; do expect_stat "$unit_dir/$unit" root:root 644; done
 for file in /usr/share/man/man1/berth.1.gz /usr/share/bash-completion/completions/berth /usr/share/doc/berth/copyright; do
   [ -f "$file" ] || fail "$file is missing"
 done
@@ -115,8 +120,14 @@ expect_stat /etc/berth/tls/server.key berth:berth 600
 step "systemd-analyze verify"
 # --man=no: the man page lookup needs man-db's index, which a minimal machine lacks.
 systemd-analyze verify --man=no "$unit_dir/berth.service" "$unit_dir/berth-backup.service" \
-  "$unit_dir/berth-backup.timer" > "$scratch/verify.log" 2>&1 || { cat "$scratch/verify.log"; fail "systemd-analyze verify"; }
+  "$unit_dir/berth-backup.timer" "$unit_dir/berth-drill.service" "$unit_dir/berth-drill.timer" > "$scratch/verify.log" 2>&1 || { cat "$scratch/verify.log"; fail "systemd-analyze verify"; }
 if grep -v "^$" "$scratch/verify.log"; then fail "systemd-analyze verify printed warnings"; fi
+# The exposure score of the service's sandboxing (0 = locked down, 10 = none); "OK" is below 3.0.
+systemd-analyze security --offline=true --no-pager "$unit_dir/berth.service" > "$scratch/security.log" 2>&1 || true
+exposure=$(sed -n 's/.*Overall exposure level for berth.service: \([0-9.]*\).*/\1/p' "$scratch/security.log")
+[ -n "$exposure" ] || { cat "$scratch/security.log"; fail "systemd-analyze security printed no exposure level"; }
+echo "berth.service exposure: $exposure ($(systemd-analyze --version | head -1))"
+awk -v e="$exposure" 'BEGIN { exit !(e < 3.0) }' || { grep "✗" "$scratch/security.log"; fail "berth.service exposure $exposure is not below 3.0"; }
 
 # --- run it as the service would, edit the conffile ---
 # Port 0 (the packaged 127.0.0.1:5000 may be taken on a CI machine; berth logs the port it got):
@@ -191,15 +202,28 @@ if skopeo inspect --cert-dir "$certs" --creds "admin:wrong" "docker://$registry/
   fail "a wrong password was accepted"
 fi
 
-step "a database, a snapshot and berth doctor"
+step "a database and a migration, a snapshot and berth doctor"
 berth_as_service db create installtest > "$scratch/db-create.txt" 2>&1 || { cat "$scratch/db-create.txt"; fail "berth db create"; }
+migrations=$scratch/migrations
+mkdir -p "$migrations"
+printf 'CREATE TABLE visits (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());\n' > "$migrations/V1__visits.sql"
+printf 'INSERT INTO visits DEFAULT VALUES;\n' > "$migrations/V2__first_visit.sql"
+chmod 755 "$scratch" "$migrations"
+chmod 644 "$migrations"/*.sql
+berth_as_service db migrate installtest --location "$migrations" > "$scratch/migrate.txt" 2>&1 ||
+  { cat "$scratch/migrate.txt"; fail "berth db migrate"; }
+berth_as_service db info installtest --location "$migrations" > "$scratch/info.txt" 2>&1 || { cat "$scratch/info.txt"; fail "berth db info"; }
+[ "$(grep -c "Success" "$scratch/info.txt")" -eq 2 ] || { cat "$scratch/info.txt"; fail "db info does not show both migrations applied"; }
 berth_as_service backup run > "$scratch/backup.txt" 2>&1 || { cat "$scratch/backup.txt"; fail "berth backup run"; }
 berth_as_service backup list | grep -q "^[0-9]\{8\}T" || fail "no snapshot listed"
+berth_as_service backup verify > "$scratch/verify-backup.txt" 2>&1 || { cat "$scratch/verify-backup.txt"; fail "berth backup verify"; }
 /usr/bin/berth --config /etc/berth/berth.yaml doctor > "$scratch/doctor.txt" 2>&1 || {
   cat "$scratch/doctor.txt"
   fail "berth doctor reports errors on a fresh installation"
 }
 cat "$scratch/doctor.txt"
+[ "$(grep -c "^ok *platform .*: supported" "$scratch/doctor.txt")" -eq 2 ] ||
+  fail "berth doctor does not report this release and its PostgreSQL as supported"
 stop_serve
 
 # --- upgrade to a second version ---
@@ -229,11 +253,17 @@ pull_and_compare
 berth_as_service db list | grep -q "^installtest " || fail "database installtest lost on upgrade"
 stop_serve
 
-# --- purge keeps the backup volume ---
-step "purge"
+# --- remove keeps data and configuration; purge keeps the backup volume ---
+step "remove"
 backup_listing() { (cd /srv/berth-backup && find . -printf '%p %s %U %m\n' | sort); }
 before=$(backup_listing)
-[ -n "$(ls /srv/berth-backup)" ] || fail "the backup volume is empty before the purge"
+[ -n "$(ls /srv/berth-backup)" ] || fail "the backup volume is empty before the removal"
+dpkg --remove berth > "$scratch/remove.log" 2>&1 || { cat "$scratch/remove.log"; fail "dpkg --remove"; }
+[ ! -e /usr/bin/berth ] || fail "/usr/bin/berth still exists after the removal"
+for kept in /etc/berth/berth.yaml /etc/berth/htpasswd /etc/berth/tls/ca.key /var/lib/berth/postgres/PG_VERSION; do
+  [ -e "$kept" ] || fail "$kept was lost by the removal (only a purge removes it)"
+done
+step "purge"
 dpkg --purge berth > "$scratch/purge.log" 2>&1 || { cat "$scratch/purge.log"; fail "dpkg --purge"; }
 [ "$(backup_listing)" = "$before" ] || fail "the purge changed the backup volume"
 for gone in /etc/berth /var/lib/berth /root/berth-admin-password /usr/bin/berth; do

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -17,19 +20,21 @@
 #include "berth/backup/snapshot.hpp"
 #include "berth/core/human.hpp"
 #include "berth/postgres/cluster.hpp"
+#include "volume_lock.hpp"
 
 namespace berth::appliance {
 
 namespace {
 
-// The config file, htpasswd, groups and TLS material may live outside the primary volume
-// (/etc/berth in production); they belong in every snapshot.
+// The config file, htpasswd, groups, robots and TLS material may live outside the primary volume
+// (/etc/berth in production); they belong in every snapshot (restored under DIR/extra/).
 backup::Config snapshot_config(Config const& config) {
   auto result = config.snapshots;
   result.primary = config.primary;
   if (!config.source.empty()) result.extra.push_back(config.source);
   result.extra.push_back(htpasswd_file(config));
   result.extra.push_back(groups_file(config));
+  result.extra.push_back(robots_file(config));
   result.extra.push_back(config.tls_dir);
   std::vector<std::filesystem::path> present;
   for (auto const& path : result.extra)
@@ -232,8 +237,54 @@ int backup_drill(Config const& config, std::string const& id, std::filesystem::p
   });
 }
 
+namespace {
+
+// The pid in `postmaster.pid` when that process still runs and is a postgres: a server whose
+// berth was killed, or one started by hand.
+std::optional<pid_t> live_postmaster(std::filesystem::path const& data_dir) {
+  std::ifstream file(data_dir / "postmaster.pid");
+  long pid = 0;
+  if (!(file >> pid) || pid <= 0) return std::nullopt;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return std::nullopt;
+  std::ifstream command("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  if (command >> name && name.find("postgres") == std::string::npos && name.find("postmaster") == std::string::npos)
+    return std::nullopt;  // the pid was reused by another program: the file is stale
+  return static_cast<pid_t>(pid);
+}
+
+// A restore writes over its target (with --force, PostgreSQL's data directory is replaced):
+// never over a volume something runs on, nor into the backup volume it reads from.
+void refuse_live_target(Config const& config, std::filesystem::path const& target) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto const dir = fs::weakly_canonical(fs::absolute(target), ec).lexically_normal();
+  auto const inside = [&](fs::path const& volume) {
+    auto const root = fs::weakly_canonical(fs::absolute(volume), ec).lexically_normal();
+    auto const relative = dir.lexically_relative(root);
+    return !relative.empty() && *relative.begin() != "..";
+  };
+  if (inside(config.snapshots.volume))
+    throw Error("refusing to restore into " + dir.string() + ": it is inside the backup volume " +
+                config.snapshots.volume.string() + " the snapshots are read from" +
+                "\nHINT: restore into a folder of its own, e.g. /var/lib/berth-restored");
+  if (auto const pid = VolumeLock::holder(dir / "run" / "berth.lock"))
+    throw Error("refusing to restore into " + dir.string() + ": berth serve (pid " + std::to_string(*pid) +
+                ") runs on it, and a restore would pull its data from under it" +
+                "\nHINT: stop that berth first (systemctl stop berth, or kill " + std::to_string(*pid) +
+                "), or restore into another folder; --force only writes over a folder nobody uses");
+  if (auto const pid = live_postmaster(dir / "postgres"))
+    throw Error("refusing to restore into " + dir.string() + ": PostgreSQL (pid " + std::to_string(*pid) +
+                ") runs on " + (dir / "postgres").string() +
+                "\nHINT: stop that server first (kill -INT " + std::to_string(*pid) +
+                "), or restore into another folder; --force only writes over a folder nobody uses");
+}
+
+}  // namespace
+
 int backup_restore(Config const& config, std::string id, std::filesystem::path const& target, bool force,
                    std::string const& pg_time, std::ostream& out) {
+  refuse_live_target(config, target);
   auto const snapshots = snapshot_config(config);
   if (pg_time.empty()) {
     backup::restore_snapshot(snapshots, id, target, force, config.postgres.os_user);

@@ -57,7 +57,8 @@ int run_cli(int argc, char** argv) {
 
   GlobalOptions global;
   app.add_option("-c,--config", global.config_file,
-                 "configuration file (default: $BERTH_CONFIG, else ./berth.dev.yaml, else /etc/berth/berth.yaml, "
+                 "configuration file (default: $BERTH_CONFIG, else ./berth.local.yaml, else ./berth.dev.yaml, else "
+                 "/etc/berth/berth.yaml, "
                  "else built-in dev defaults)");
   app.add_option("--log-level", global.log_level, "log level, overriding log.level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

@@ -32,6 +32,16 @@ std::string free_space(fs::path const& path) {
   return human_size(free) + " free of " + human_size(total);
 }
 
+// The URL with its password replaced by ****: fit for a terminal and its scrollback.
+std::string without_password(std::string url) {
+  auto const scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  auto const at = url.find('@', scheme_end);
+  auto const colon = url.find(':', scheme_end + 3);
+  if (at != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, "****");
+  return url;
+}
+
 }  // namespace
 
 int db_create(Config const& config, CreateOptions const& options, std::ostream& out) {
@@ -47,7 +57,9 @@ int db_create(Config const& config, CreateOptions const& options, std::ostream& 
   });
   if (find_application(config, options.name) == nullptr)
     out << "HINT: declare it under databases: in the config so that berth serve keeps it converged\n";
-  out << "connection URL: berth db url " << database.name << "\n";
+  out << "connection URL: "
+      << without_password(postgres::connection_url(config.postgres, database.name, database.owner_role()))
+      << "\n(`berth db url " << database.name << "` prints it with the password, for the app's configuration)\n";
   return 0;
 }
 

@@ -1665,7 +1665,8 @@ std::optional<fs::path> find_config_file(std::optional<fs::path> const& explicit
   if (char const* from_env = std::getenv("BERTH_CONFIG"); from_env != nullptr && *from_env != '\0') {
     return must_exist(from_env, "BERTH_CONFIG");
   }
-  for (fs::path candidate : {"./berth.dev.yaml", "/etc/berth/berth.yaml"}) {
+  // berth.local.yaml is a developer's own copy of berth.dev.yaml, untracked (.gitignore).
+  for (fs::path candidate : {"./berth.local.yaml", "./berth.dev.yaml", "/etc/berth/berth.yaml"}) {
     if (file_exists(candidate)) return candidate;
   }
   return std::nullopt;

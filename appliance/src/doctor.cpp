@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -20,6 +21,7 @@
 #include "berth/backup/snapshot.hpp"
 #include "berth/core/human.hpp"
 #include "berth/postgres/cluster.hpp"
+#include "berth/postgres/installation.hpp"
 #include "berth/postgres/status.hpp"
 #include "volume_lock.hpp"
 
@@ -343,6 +345,54 @@ void check_clock_and_certificates(Config const& config, Clock::time_point now, R
   if (clock_ok) report.ok("clock", std::string("the clock says ") + stamp);
 }
 
+// The releases the package is built and tested for (README, "Supported systems").
+struct OsRelease {
+  std::string id, version_id, pretty_name;
+};
+
+OsRelease read_os_release() {
+  OsRelease os;
+  std::ifstream in("/etc/os-release");
+  if (!in) in.open("/usr/lib/os-release");
+  for (std::string line; std::getline(in, line);) {
+    auto const equals = line.find('=');
+    if (equals == std::string::npos) continue;
+    auto value = line.substr(equals + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    auto const key = line.substr(0, equals);
+    if (key == "ID") os.id = value;
+    if (key == "VERSION_ID") os.version_id = value;
+    if (key == "PRETTY_NAME") os.pretty_name = value;
+  }
+  return os;
+}
+
+void check_platform(Config const& config, Report& report) {
+  auto const os = read_os_release();
+  auto const name = os.pretty_name.empty() ? std::string("this system (no /etc/os-release)") : os.pretty_name;
+  bool const supported = (os.id == "debian" && (os.version_id == "12" || os.version_id == "13")) ||
+                         (os.id == "ubuntu" && (os.version_id == "24.04" || os.version_id == "26.04"));
+  if (supported)
+    report.ok("platform", name + ": supported");
+  else
+    report.warn("platform", name + " is not a release berth is tested on (Debian 12 or 13, Ubuntu 24.04 or 26.04)",
+                "it may work; run `berth backup drill` after the first snapshot to be sure restores work here");
+  if (!config.postgres_enabled) return;
+  try {
+    auto const installation = postgres::find_installation_for(config.postgres.data_dir, config.postgres.bin_dir);
+    auto const major = std::atoi(installation.major.c_str());
+    auto const what = "PostgreSQL " + installation.version + " (" + installation.bin_dir.string() + ")";
+    if (major >= 15 && major <= 18)
+      report.ok("platform", what + ": supported (15 to 18)");
+    else
+      report.warn("platform", what + " is not a major berth is tested with (15 to 18)",
+                  "install the distribution's default server: apt-get install postgresql");
+  } catch (postgres::InstallationNotFound const& missing) {
+    report.error("platform", missing.what(), "apt-get install postgresql");
+  }
+}
+
 void check_postgres(Config const& config, Report& report) {
   if (!config.postgres_enabled) return;
   auto const pid = VolumeLock::holder(config.primary / "run" / "berth.lock");
@@ -390,6 +440,7 @@ std::vector<Finding> examine(Config const& config, Clock::time_point now) {
     check_wal_archive(config, now, report);
   }
   check_clock_and_certificates(config, now, report);
+  check_platform(config, report);
   check_postgres(config, report);
   return report.take();
 }

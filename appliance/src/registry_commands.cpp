@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -56,6 +57,15 @@ void act_as_volume_owner(Config const& config) {
 }
 
 int registry_ls(Config const& config, std::string const& prefix, std::ostream& out) {
+  auto const& namespaces = config.registry.namespaces;
+  if (auto const name_space = prefix.substr(0, prefix.find('/'));
+      !prefix.empty() && std::find(namespaces.begin(), namespaces.end(), name_space) == namespaces.end()) {
+    std::string known;
+    for (auto const& name : namespaces) known += (known.empty() ? "" : ", ") + name;
+    throw Error("no namespace " + name_space + " in this registry: its namespaces are " + known +
+                "\nHINT: berth registry ls NAMESPACE[/REPOSITORY], e.g. berth registry ls " + namespaces.front() +
+                " (registry.namespaces lists them)");
+  }
   registry::Storage storage(readable(config));
   auto summaries = registry::summarize(storage, prefix);
   std::size_t width = 10;
@@ -73,7 +83,7 @@ int registry_ls(Config const& config, std::string const& prefix, std::ostream& o
     out << line << (tags.empty() ? "-" : tags) << "\n";
     total += summary.bytes;
   }
-  out << summaries.size() << " repositories, " << human_size(total)
+  out << summaries.size() << (summaries.size() == 1 ? " repository, " : " repositories, ") << human_size(total)
       << " (blobs shared between repositories count in each)\n";
   if (prefix.empty() || prefix.find('/') == std::string::npos) {
     out << "\nNAMESPACE  BLOBS       SIZE  QUOTA\n";

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "applications.hpp"
+#include "health.hpp"
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
 #include "berth/postgres/cluster.hpp"
@@ -65,12 +66,24 @@ bool is_loopback(std::string const& host) {
   return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
-void add_health_route(proxy::Router& router) {
+// 200 when every part serves, else 503 naming the part and why: what a load balancer, a
+// monitoring probe or an operator's curl needs to see.
+void add_health_route(proxy::Router& router, std::shared_ptr<Health const> health) {
   auto started = std::chrono::steady_clock::now();
-  router.add(proxy::Method::get, "/healthz", [started](proxy::Request const&) -> proxy::Reply {
+  router.add(proxy::Method::get, "/healthz", [started, health](proxy::Request const&) -> proxy::Reply {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
-    nlohmann::json status = {{"status", "ok"}, {"version", berth::version}, {"uptime_seconds", uptime.count()}};
-    auto response = proxy::json_response(200, status.dump() + "\n");
+    bool healthy = true;
+    auto parts = nlohmann::json::object();
+    for (auto const& part : health->parts()) {
+      healthy = healthy && part.ok;
+      parts[part.name] = part.ok ? nlohmann::json{{"status", "ok"}}
+                                 : nlohmann::json{{"status", "unhealthy"}, {"error", part.detail}};
+    }
+    nlohmann::json status = {{"status", healthy ? "ok" : "unhealthy"},
+                             {"version", berth::version},
+                             {"uptime_seconds", uptime.count()},
+                             {"parts", parts}};
+    auto response = proxy::json_response(healthy ? 200 : 503, status.dump() + "\n");
     response.headers.set("Cache-Control", "no-store");
     return response;
   });
@@ -173,7 +186,8 @@ int serve(Config const& config) {
 
   // Every module registers its routes before the first connection is accepted.
   proxy::Router router;
-  add_health_route(router);
+  auto health = std::make_shared<Health>(config.registry.root, config.postgres_enabled);
+  add_health_route(router, health);
   if (authenticator) proxy::add_authentication(router, authenticator, "/v2/", registry::required_access);
   registry::add_routes(router, registry_storage);
   auto metrics = std::make_shared<proxy::Metrics>();
@@ -199,7 +213,7 @@ int serve(Config const& config) {
   proxy::Server server(server_config, std::move(router), metrics);
   if (config.http_redirect) {
     proxy::Router redirect_router;
-    add_health_route(redirect_router);
+    add_health_route(redirect_router, health);
     redirect_router.add_prefix("/", proxy::https_redirect(server.local_port()));
     server.add_plain_listener(config.http_redirect->host, config.http_redirect->port, std::move(redirect_router));
   }
@@ -224,12 +238,15 @@ int serve(Config const& config) {
 
   // After the bind, so a taken port fails fast; clients queue in the backlog meanwhile.
   std::unique_ptr<postgres::Cluster> cluster;  // stopped (fast shutdown) after the front door
-  if (config.postgres_enabled)
+  if (config.postgres_enabled) {
     cluster = start_postgres(config);
-  else
+    health->watch_postgres(cluster.get());
+  } else {
     log->info("postgres disabled (postgres.enabled: false)");
+  }
   notify_systemd("READY=1\nSTATUS=serving on " + server.local_address());
   server.run();
+  health->watch_postgres(nullptr);  // no probe may reach the cluster while it stops
   cluster.reset();
   log->info("berth stopped");
   return 0;

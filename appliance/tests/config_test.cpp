@@ -663,6 +663,20 @@ TEST(Config, FindsTheDevConfigInTheWorkingDirectory) {
   EXPECT_EQ(find_config_file(std::nullopt), fs::path("./berth.dev.yaml"));
 }
 
+// A developer's own settings live in an untracked berth.local.yaml, which wins over the tracked
+// berth.dev.yaml (and loses to BERTH_CONFIG and --config).
+TEST(Config, FindsTheLocalConfigBeforeTheDevConfig) {
+  TempDir dir;
+  dir.write("berth.dev.yaml", "");
+  dir.write("berth.local.yaml", "");
+  ScopedEnv env("BERTH_CONFIG", nullptr);
+  ScopedCwd cwd(dir.path());
+  EXPECT_EQ(find_config_file(std::nullopt), fs::path("./berth.local.yaml"));
+  auto const env_file = dir.write("env.yaml", "");
+  ScopedEnv from_env("BERTH_CONFIG", env_file.c_str());
+  EXPECT_EQ(find_config_file(std::nullopt), env_file);
+}
+
 TEST(Config, FindsNothingWithoutAnyConfigFile) {
   if (fs::exists("/etc/berth/berth.yaml")) GTEST_SKIP() << "/etc/berth/berth.yaml exists here";
   TempDir dir;

@@ -214,7 +214,7 @@ Recovered restore_to_time(Config const& config, std::string const& id, TimePoint
     try {
       pqxx::connection connection(cluster.connection_string() + " connect_timeout=2");
       pqxx::nontransaction query(connection);
-      auto const row = query.exec1("SELECT pg_is_in_recovery(), coalesce(pg_last_xact_replay_timestamp()::text, '')");
+      auto const row = query.exec("SELECT pg_is_in_recovery(), coalesce(pg_last_xact_replay_timestamp()::text, '')").at(0);
       if (!row[0].as<bool>()) {
         result.last_transaction = row[1].as<std::string>();
         break;

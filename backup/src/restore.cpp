@@ -66,7 +66,9 @@ void verify_archive(fs::path const& file, json const& entries, std::vector<Misma
         continue;
       }
       auto const hex = hasher.finish().hex();
-      if (hex != found->second.at("sha256") || size != found->second.at("size"))
+      // Typed on our side: g++ 13+ with nlohmann 3.11 finds string != json ambiguous (C++20's
+      // rewritten comparison candidates).
+      if (hex != found->second.at("sha256").get<std::string>() || size != found->second.at("size").get<std::uint64_t>())
         mismatches.push_back({label + ":" + name, "sha256 is " + hex + " (expected " +
                                                       found->second.at("sha256").get<std::string>() + ")"});
       expected.erase(found);

@@ -52,9 +52,9 @@ void open_session(Session& session, Config const& config) {
     session.schema = config.default_schema;
     session.schema_exists =
         !tx.exec("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = " + tx.quote(session.schema)).empty();
-    tx.exec0("SET search_path TO " + tx.quote_name(session.schema));
+    tx.exec("SET search_path TO " + tx.quote_name(session.schema));
   }
-  auto const row = tx.exec1("SELECT current_user, current_database(), current_schema()");
+  auto const row = tx.exec("SELECT current_user, current_database(), current_schema()").at(0);
   session.user = row[0].as<std::string>();
   session.database = row[1].as<std::string>();
   if (config.default_schema.empty()) {
@@ -103,10 +103,11 @@ bool schema_is_empty(Session& session) {
   pqxx::nontransaction tx(session.connection);
   auto const oid = "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = " + tx.quote(session.schema) + ")";
   return tx
-      .exec1("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = " + oid +
+      .exec("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = " + oid +
              ") AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace = " + oid +
              ") AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace = " + oid +
-             " AND typtype IN ('d', 'e', 'r', 'm'))")[0]
+             " AND typtype IN ('d', 'e', 'r', 'm'))")
+      .at(0)[0]
       .as<bool>();
 }
 
@@ -170,7 +171,7 @@ std::string history_insert_sql(std::string const& table, HistoryRow const& row, 
 }
 
 void insert_history_row(pqxx::transaction_base& tx, std::string const& table, HistoryRow const& row) {
-  tx.exec0(history_insert_sql(table, row, [&](std::string const& value) { return tx.quote(value); }));
+  tx.exec(history_insert_sql(table, row, [&](std::string const& value) { return tx.quote(value); }));
 }
 
 // Flyway's baseline marker (§6): version and description from the config, no checksum.
@@ -193,9 +194,9 @@ std::string installed_by(Session const& session, Config const& config) {
 void create_history_table(Session& session, Config const& config, bool with_schema_marker,
                           std::optional<HistoryRow> const& baseline = std::nullopt) {
   pqxx::work tx(session.connection);
-  if (with_schema_marker) tx.exec0("CREATE SCHEMA " + session.quoted_schema);
+  if (with_schema_marker) tx.exec("CREATE SCHEMA " + session.quoted_schema);
   auto const& table = session.quoted_table;
-  tx.exec0("CREATE TABLE " + table +
+  tx.exec("CREATE TABLE " + table +
            " (\n"
            "    \"installed_rank\" INT NOT NULL,\n"
            "    \"version\" VARCHAR(50),\n"
@@ -208,11 +209,11 @@ void create_history_table(Session& session, Config const& config, bool with_sche
            "    \"execution_time\" INTEGER NOT NULL,\n"
            "    \"success\" BOOLEAN NOT NULL\n"
            ")");
-  tx.exec0("ALTER TABLE " + table + " ADD CONSTRAINT " + tx.quote_name(config.history_table + "_pk") +
+  tx.exec("ALTER TABLE " + table + " ADD CONSTRAINT " + tx.quote_name(config.history_table + "_pk") +
            " PRIMARY KEY (\"installed_rank\")");
-  tx.exec0("CREATE INDEX " + tx.quote_name(config.history_table + "_s_idx") + " ON " + table + " (\"success\")");
+  tx.exec("CREATE INDEX " + tx.quote_name(config.history_table + "_s_idx") + " ON " + table + " (\"success\")");
   if (with_schema_marker)
-    tx.exec0("INSERT INTO " + table +
+    tx.exec("INSERT INTO " + table +
              " (installed_rank, version, description, type, script, checksum, installed_by, execution_time, "
              "success) VALUES (0, NULL, '<< Flyway Schema Creation >>', 'SCHEMA', " +
              tx.quote(session.quoted_schema) + ", NULL, " + tx.quote(session.user) + ", 0, true)");
@@ -328,7 +329,7 @@ public:
     for (int attempt = 0; attempt <= config.lock_retry_count; ++attempt) {
       {
         pqxx::nontransaction tx(session_.connection);
-        if (tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(key_) + ")")[0].as<bool>()) return;
+        if (tx.exec("SELECT pg_try_advisory_lock(" + std::to_string(key_) + ")").at(0)[0].as<bool>()) return;
       }
       if (attempt < config.lock_retry_count) std::this_thread::sleep_for(config.lock_retry_interval);
     }
@@ -611,7 +612,7 @@ RepairResult Engine::repair() {
   auto const& table = session.quoted_table;
   for (auto const& row : read_history(tx, table))
     if (!row.success) result.removed_failed.push_back(repaired(row));
-  if (!result.removed_failed.empty()) tx.exec0("DELETE FROM " + table + " WHERE success = false");
+  if (!result.removed_failed.empty()) tx.exec("DELETE FROM " + table + " WHERE success = false");
 
   // Flyway's repair sees every migration as if out of order were allowed, so none is Ignored.
   auto const applied = read_history(tx, table);
@@ -657,7 +658,7 @@ RepairResult Engine::repair() {
             ? !(identical || equivalent) || row.description != migration.file.description || row.type != type
             : equivalent && !identical;
     if (!update_needed) continue;
-    tx.exec0("UPDATE " + table + " SET description = " + tx.quote(truncated_description(migration.file.description)) +
+    tx.exec("UPDATE " + table + " SET description = " + tx.quote(truncated_description(migration.file.description)) +
              ", type = " + tx.quote(type) + ", checksum = " + std::to_string(checksum.checksum) +
              " WHERE installed_rank = " + std::to_string(row.installed_rank));
     result.aligned.push_back(repaired(row));
@@ -691,11 +692,11 @@ CleanResult Engine::clean(CleanOptions const& options) {
   if (history_table_exists(session, config_)) applied = read_history(session);
   pqxx::work tx(session.connection);
   if (schema_created_by_flyway(applied, session.quoted_schema)) {
-    tx.exec0("DROP SCHEMA " + session.quoted_schema + " CASCADE");
+    tx.exec("DROP SCHEMA " + session.quoted_schema + " CASCADE");
     result.schema_dropped = true;
   } else {
     for (auto const& statement : drop_statements(tx, session.schema)) {
-      tx.exec0(statement);
+      tx.exec(statement);
       ++result.objects_dropped;
     }
   }

@@ -42,7 +42,7 @@ protected:
   static void superuser(std::string const& sql) {
     pqxx::connection connection(cluster_->connection_string());
     pqxx::nontransaction tx(connection);
-    tx.exec0(sql);
+    tx.exec(sql);
   }
 
   std::string url() const { return cluster_->connection_string(database_); }

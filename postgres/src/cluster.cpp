@@ -309,7 +309,7 @@ Cluster::Cluster(Config config) : impl_(std::make_unique<Impl>()) {
   }
   if (config.data_dir.filename().empty()) config.data_dir = config.data_dir.parent_path();
   d.config = std::move(config);
-  d.installation = find_installation(d.config.bin_dir);
+  d.installation = find_installation_for(d.config.data_dir, d.config.bin_dir);
   d.user = detail::resolve_os_user(d.config.os_user);
   detail::check_settings(d.installation, d.config.settings);
   d.io_thread = std::thread([&d] { d.ioc.run(); });
@@ -462,6 +462,20 @@ void Cluster::wait_ready(Clock::time_point deadline) {
   throw Error("postgres did not accept connections on " + impl_->config.socket_dir.string() + " within " +
               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count()) +
               " ms: " + last_error + "\nHINT: the postgres log lines above say why");
+}
+
+std::optional<std::string> Cluster::probe() const {
+  if (!pid()) return "not running (restart " + std::to_string(restart_count()) + " pending)";
+  try {
+    pqxx::connection connection(connection_string() + " connect_timeout=2");
+    pqxx::nontransaction query(connection);
+    query.exec("SELECT 1");
+    return std::nullopt;
+  } catch (std::exception const& e) {
+    std::string why = e.what();
+    why.erase(why.find_last_not_of(" \n") + 1);
+    return why;
+  }
 }
 
 void Cluster::stop() noexcept {

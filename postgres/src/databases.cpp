@@ -124,7 +124,7 @@ std::vector<std::string> converge(std::string const& superuser, std::vector<Data
     for (auto const& database : databases) {
       auto const role = database.owner_role();
       pqxx::nontransaction work(connection);
-      if (work.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty()) {
+      if (work.exec("SELECT 1 FROM pg_roles WHERE rolname = " + work.quote(role)).empty()) {
         // The password is stored before the role exists, so a crash in between loses nothing.
         auto const file = password_file(secrets_dir, role);
         if (!fs::exists(file)) {
@@ -135,7 +135,7 @@ std::vector<std::string> converge(std::string const& superuser, std::vector<Data
                   work.quote(detail::scram_verifier(detail::read_trimmed(file))));
         changes.push_back("created role " + role);
       }
-      auto const existing = work.exec_params("SELECT datconnlimit FROM pg_database WHERE datname = $1", database.name);
+      auto const existing = work.exec("SELECT datconnlimit FROM pg_database WHERE datname = " + work.quote(database.name));
       if (existing.empty()) {
         work.exec("CREATE DATABASE " + work.quote_name(database.name) + " OWNER " + work.quote_name(role) +
                   " CONNECTION LIMIT " + std::to_string(database.connection_limit));
@@ -151,7 +151,7 @@ std::vector<std::string> converge(std::string const& superuser, std::vector<Data
       pqxx::connection in_database(with_database(superuser, database.name));
       pqxx::nontransaction extensions(in_database);
       for (auto const& extension : database.extensions) {
-        if (!extensions.exec_params("SELECT 1 FROM pg_extension WHERE extname = $1", extension).empty()) continue;
+        if (!extensions.exec("SELECT 1 FROM pg_extension WHERE extname = " + extensions.quote(extension)).empty()) continue;
         extensions.exec("CREATE EXTENSION IF NOT EXISTS " + extensions.quote_name(extension));
         changes.push_back("installed extension " + extension + " in " + database.name);
       }

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <fstream>
+
 #include <boost/process/search_path.hpp>
 
 #include "command.hpp"
@@ -60,7 +62,8 @@ std::string major_of(std::string const& version) {
   return version.substr(0, version.find('.', first_dot + 1));
 }
 
-Installation find_installation(fs::path const& bin_dir, fs::path const& versions_root) {
+Installation find_installation(fs::path const& bin_dir, fs::path const& versions_root,
+                               std::string const& preferred_major) {
   if (!bin_dir.empty()) {
     if (!is_executable(bin_dir / "postgres") || !is_executable(bin_dir / "initdb"))
       throw InstallationNotFound("no PostgreSQL server in " + bin_dir.string() +
@@ -69,6 +72,10 @@ Installation find_installation(fs::path const& bin_dir, fs::path const& versions
   }
 
   // Debian/Ubuntu install each major side by side; a new cluster gets the newest one.
+  if (!preferred_major.empty() && preferred_major.find('/') == std::string::npos) {
+    auto const dir = versions_root / preferred_major / "bin";
+    if (is_executable(dir / "postgres") && is_executable(dir / "initdb")) return probe(dir);
+  }
   std::string best_major;
   fs::path best_dir;
   std::error_code ec;
@@ -90,6 +97,12 @@ Installation find_installation(fs::path const& bin_dir, fs::path const& versions
   }
   throw InstallationNotFound("no PostgreSQL server found: searched " + (versions_root / "*/bin").string() +
                              " and PATH for postgres and initdb\nHINT: apt-get install postgresql");
+}
+
+Installation find_installation_for(fs::path const& data_dir, fs::path const& bin_dir) {
+  std::string major;
+  if (std::ifstream in(data_dir / "PG_VERSION"); in) std::getline(in, major);
+  return find_installation(bin_dir, "/usr/lib/postgresql", major);
 }
 
 }  // namespace berth::postgres

@@ -33,6 +33,22 @@ TEST(FindInstallation, UsesAConfiguredBinDir) {
   EXPECT_EQ(configured.version, found.version);
 }
 
+// After a distribution upgrade two majors stand side by side: an existing cluster keeps its own,
+// a new one gets the newest.
+TEST(FindInstallation, PrefersTheClustersOwnMajorOverANewerOne) {
+  auto const real = find_installation().bin_dir;
+  testing::TempDir root;
+  for (auto major : {"15", "99"}) {
+    std::filesystem::create_directories(root.path() / major);
+    std::filesystem::create_directory_symlink(real, root.path() / major / "bin");
+  }
+  EXPECT_EQ(find_installation({}, root.path()).bin_dir, root.path() / "99" / "bin");
+  EXPECT_EQ(find_installation({}, root.path(), "15").bin_dir, root.path() / "15" / "bin");
+  // A major that is not installed (or a hostile PG_VERSION) falls back to the newest.
+  EXPECT_EQ(find_installation({}, root.path(), "14").bin_dir, root.path() / "99" / "bin");
+  EXPECT_EQ(find_installation({}, root.path(), "../99").bin_dir, root.path() / "99" / "bin");
+}
+
 TEST(FindInstallation, NamesAMissingConfiguredBinDir) {
   try {
     find_installation("/nonexistent/bin");

@@ -69,15 +69,17 @@ void write_file_atomically(fs::path const& file, std::string const& text, bool d
     ::unlink(temp.c_str());
     return error;
   };
-  mode_t const mode = replacing ? (existing.st_mode & 07777) : 0640;
-  if (::fchmod(fd, mode) != 0) throw give_up("set mode");
-  // Keep the group that lets the service read the file (root:berth 0640) when root rewrites it.
-  // A new file takes its directory's group (/etc/berth is root:berth), so the service can read it.
+  // A new file is its owner's alone (0600), unless its directory belongs to another group
+  // (/etc/berth is root:berth): then it takes that group, which may read it (0640), so the service
+  // can. A rewrite keeps the mode, and the owner and group that let the service read it.
   struct stat directory {};
+  bool const group_directory = ::stat(dir.c_str(), &directory) == 0 && directory.st_gid != ::getegid();
+  mode_t const mode = replacing ? (existing.st_mode & 07777) : (group_directory ? 0640 : 0600);
+  if (::fchmod(fd, mode) != 0) throw give_up("set mode");
   if (replacing && (existing.st_uid != ::geteuid() || existing.st_gid != ::getegid()) &&
       ::fchown(fd, existing.st_uid, existing.st_gid) != 0 && errno != EPERM)
     throw give_up("set owner");
-  if (!replacing && ::stat(dir.c_str(), &directory) == 0 && directory.st_gid != ::getegid() &&
+  if (!replacing && group_directory &&
       ::fchown(fd, static_cast<uid_t>(-1), directory.st_gid) != 0 && errno != EPERM)
     throw give_up("set group");
   for (std::size_t written = 0; written < text.size();) {

@@ -140,6 +140,12 @@ bool is_parse_error(beast::error_code const& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
+// A TLS record of type handshake (22), version 3.x: a ClientHello sent to a plain-HTTP port.
+bool starts_tls_handshake(beast::flat_buffer const& buffer) {
+  auto const bytes = static_cast<unsigned char const*>(buffer.data().data());
+  return buffer.size() >= 2 && bytes[0] == 0x16 && bytes[1] == 0x03;
+}
+
 // Closes the connection when its deadline passes, checking at most a second late. Costs one
 // wake-up per second per connection instead of a timer armed around every read and write.
 net::awaitable<void> watch_deadline(std::shared_ptr<ConnectionBase> connection) {
@@ -531,6 +537,13 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
       co_await write_status(*connection, 11, http::status::request_header_fields_too_large, "SIZE_INVALID",
                             "request head exceeds " + std::to_string(config.max_header_bytes) + " bytes",
                             config.io_timeout);
+      co_return;
+    }
+    if (ec && is_parse_error(ec) && starts_tls_handshake(buffer)) {
+      // Every client probes https first (skopeo, podman, docker with an insecure registry):
+      // routine, not a malformed request. Closing is the answer that makes it fall back to http.
+      state.log->debug("tls handshake on a plain-http listener remote={}: closed, the client may retry over http",
+                       remote);
       co_return;
     }
     if (ec && is_parse_error(ec)) {

@@ -3,6 +3,7 @@
 #include "berth/proxy/htpasswd.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -102,10 +103,22 @@ TEST(Htpasswd, RewriteKeepsCommentsModeAndOtherUsers) {
   for (auto const& entry : fs::directory_iterator(dir.path()))
     EXPECT_EQ(entry.path().filename(), "htpasswd");  // no temporary file left behind
 
+  // A new file in a folder of the writer's own group is the writer's alone: `berth doctor` wants
+  // 0600 for the secrets folder the development setup keeps it in.
   HtpasswdFile fresh;
   fresh.set("x", hash);
   fresh.write(dir.path() / "sub" / "new");
-  EXPECT_EQ(mode_of(dir.path() / "sub" / "new"), 0640u);
+  EXPECT_EQ(mode_of(dir.path() / "sub" / "new"), 0600u);
+  // In a folder of another group (/etc/berth is root:berth), that group may read it.
+  if (::geteuid() == 0) {
+    fs::create_directories(dir.path() / "shared");
+    ASSERT_EQ(::chown((dir.path() / "shared").c_str(), 0, 65534), 0);
+    fresh.write(dir.path() / "shared" / "htpasswd");
+    EXPECT_EQ(mode_of(dir.path() / "shared" / "htpasswd"), 0640u);
+    struct stat written {};
+    ASSERT_EQ(::stat((dir.path() / "shared" / "htpasswd").c_str(), &written), 0);
+    EXPECT_EQ(written.st_gid, 65534u);
+  }
 }
 
 TEST(GroupFile, ReadsSetsAndDropsEmptyGroups) {

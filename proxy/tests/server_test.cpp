@@ -541,6 +541,31 @@ TEST(ServerLimits, AccessLogIsOneJsonLinePerRequestWithoutCredentials) {
   access->set_level(saved_level);
 }
 
+// Clients try https first; on the plain port that is routine, not a malformed request at info.
+TEST(ServerLimits, ATlsClientHelloOnThePlainPortIsClosedAndLoggedAtDebug) {
+  auto http = logger("http");
+  auto sink = std::make_shared<CapturingSink>();
+  sink->set_pattern("%l %v");
+  auto const saved_sinks = http->sinks();
+  auto const saved_level = http->level();
+  http->sinks() = {sink};
+  http->set_level(spdlog::level::debug);
+  {
+    RunningServer running(test_router());
+    RawConnection connection("127.0.0.1", running.port());
+    // The start of a real ClientHello: record type 22, TLS 1.0 record version, a length.
+    ASSERT_TRUE(connection.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(64, 'r')));
+    EXPECT_FALSE(connection.read_response());
+    EXPECT_TRUE(connection.wait_closed(5s));
+    ASSERT_TRUE(eventually(5s, [&] { return sink->text().find("tls handshake") != std::string::npos; }));
+    EXPECT_NE(sink->text().find("debug tls handshake on a plain-http listener"), std::string::npos) << sink->text();
+    EXPECT_EQ(sink->text().find("malformed request"), std::string::npos) << sink->text();
+    EXPECT_EQ(testing::http_request("127.0.0.1", running.port(), "GET", "/hello")->status, 200);
+  }
+  http->sinks() = saved_sinks;
+  http->set_level(saved_level);
+}
+
 TEST(ServerLimits, CountsRequestsAndOpenConnections) {
   auto metrics = std::make_shared<Metrics>();
   Router router = test_router();

@@ -526,7 +526,11 @@ private:
 
   Digest resolve(std::string const& name, std::string const& reference) const {
     if (auto digest = Digest::parse(reference)) return *digest;
-    if (!is_valid_tag(reference)) throw oci_error("MANIFEST_INVALID", "invalid tag \"" + reference + "\"");
+    // As distribution answers: a reference that cannot name a manifest names none here (404), so
+    // clients probing odd references see "not found", not a request error.
+    if (!is_valid_tag(reference))
+      throw oci_error("MANIFEST_UNKNOWN", "\"" + reference + "\" is neither a tag nor a digest, so no manifest in " +
+                                              name + " has it");
     if (auto digest = storage_.resolve_tag(name, reference)) return *digest;
     if (!storage_.repository_exists(name)) throw oci_error("NAME_UNKNOWN", "repository " + name + " is not known");
     throw oci_error("MANIFEST_UNKNOWN", "tag " + reference + " is not in repository " + name);

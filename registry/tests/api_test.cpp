@@ -329,6 +329,15 @@ TEST_F(RegistryApi, UnknownManifestAndRepository) {
   EXPECT_EQ(call(Method::get, "/v2/api/orders/manifests/" + digest_of("x").to_string()).error_code(),
             "MANIFEST_UNKNOWN");
   EXPECT_EQ(call(Method::get, "/v2/api/nothing/manifests/v1").error_code(), "NAME_UNKNOWN");
+  // Neither a tag nor a digest: not found, as distribution answers (not 400).
+  for (auto method : {Method::get, Method::head})
+    for (std::string reference : {"-leading-dash", "sha256:short", ".hidden"}) {
+      auto const odd = call(method, "/v2/api/orders/manifests/" + reference);
+      EXPECT_EQ(odd.status, 404) << reference;
+      if (method == Method::get) {
+        EXPECT_EQ(odd.error_code(), "MANIFEST_UNKNOWN") << reference;
+      }
+    }
   EXPECT_EQ(call(Method::get, "/v2/api/nothing/tags/list").error_code(), "NAME_UNKNOWN");
 }
 
@@ -453,7 +462,8 @@ TEST_F(RegistryApi, HostileNamesNeverReachTheFilesystem) {
     EXPECT_EQ(result.error_code(), "NAME_INVALID") << name << ": " << result.body;
   }
   EXPECT_EQ(call(Method::get, "/v2/api/x/blobs/sha256:..%2f..%2fetc").error_code(), "DIGEST_INVALID");
-  EXPECT_EQ(call(Method::get, "/v2/api/x/manifests/..").error_code(), "MANIFEST_INVALID");
+  EXPECT_EQ(call(Method::get, "/v2/api/x/manifests/..").error_code(), "MANIFEST_UNKNOWN");
+  EXPECT_EQ(call(Method::put, "/v2/api/x/manifests/..", "{}").error_code(), "MANIFEST_INVALID");
 }
 
 TEST_F(RegistryApi, RepositoryNamesMayContainEndpointWords) {

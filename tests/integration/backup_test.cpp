@@ -113,6 +113,64 @@ TEST(BackupCli, SnapshotOfARunningServiceRestoresToAVolumeServeStartsOn) {
   EXPECT_TRUE(contains(refused.output, "it is not empty")) << refused.output;
 }
 
+// The account files may live outside the primary volume (/etc/berth in the package): every one
+// of them comes back under DIR/extra/<its absolute path>, robot accounts included.
+TEST(BackupCli, SnapshotsKeepTheAccountFilesOutsideThePrimaryVolume) {
+  TempDir accounts;
+  BerthInstance berth("auth:\n  robots: " + (accounts.path() / "robots").string() + "\n");
+  auto const added = berth.command({"robot", "add", "ci", "--group", "ci"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  auto const snapshot = berth.command({"backup", "run"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
+  auto const id = snapshot_ids(berth.command({"backup", "list"}).output).at(0);
+  TempDir restored;
+  auto const restore = berth.command({"backup", "restore", id, "--to", (restored.path() / "var").string()});
+  ASSERT_EQ(restore.exit_code, 0) << restore.output;
+  auto const kept = restored.path() / "var" / "extra" / fs::weakly_canonical(accounts.path() / "robots").relative_path();
+  ASSERT_TRUE(fs::exists(kept)) << restore.output;
+  EXPECT_EQ(read_file(kept), read_file(accounts.path() / "robots"));
+}
+
+// --force writes over a folder nobody uses, never over a live volume: not the running service's,
+// not a restored copy another berth serves, not the backup volume itself.
+TEST(BackupCli, RestoreRefusesAVolumeSomethingRunsOn) {
+  BerthInstance berth(shop);
+  auto const url = trimmed(berth.command({"db", "url", "shop"}).output);
+  ASSERT_EQ(psql(url, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)").exit_code, 0);
+  auto const snapshot = berth.command({"backup", "run"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
+  auto const id = snapshot_ids(berth.command({"backup", "list"}).output).at(0);
+
+  auto const over_live = berth.command({"backup", "restore", id, "--to", berth.data_dir().string(), "--force"});
+  EXPECT_EQ(over_live.exit_code, 1) << over_live.output;
+  EXPECT_TRUE(contains(over_live.output, "berth serve (pid " + std::to_string(berth.process().pid()) + ") runs on it"))
+      << over_live.output;
+  EXPECT_TRUE(contains(over_live.output, "stop that berth first")) << over_live.output;
+  EXPECT_EQ(trimmed(psql(url, "SELECT count(*) FROM kept").output), "1");  // nothing was touched
+
+  auto const into_backup = berth.command(
+      {"backup", "restore", id, "--to", (berth.backup_dir() / "restored").string()});
+  EXPECT_EQ(into_backup.exit_code, 1) << into_backup.output;
+  EXPECT_TRUE(contains(into_backup.output, "it is inside the backup volume")) << into_backup.output;
+  EXPECT_FALSE(fs::exists(berth.backup_dir() / "restored"));
+
+  // A restored copy served beside the original: refused while it runs, allowed once it stopped.
+  TempDir restored;
+  fs::permissions(restored.path(), fs::perms::others_exec, fs::perm_options::add);
+  auto const volume = restored.path() / "var";
+  ASSERT_EQ(berth.command({"backup", "restore", id, "--to", volume.string()}).exit_code, 0);
+  RestoredService service(restored, volume);
+  ASSERT_NE(service.port, 0) << service.serve.output();
+  auto const over_copy = berth.command({"backup", "restore", id, "--to", volume.string(), "--force"});
+  EXPECT_EQ(over_copy.exit_code, 1) << over_copy.output;
+  EXPECT_TRUE(contains(over_copy.output, "berth serve (pid " + std::to_string(service.serve.pid()) + ")"))
+      << over_copy.output;
+  EXPECT_EQ(trimmed(psql(service.database_url(), "SELECT count(*) FROM kept").output), "1");
+  EXPECT_EQ(service.stop(), 0) << service.serve.output();
+  auto const unused = berth.command({"backup", "restore", id, "--to", volume.string(), "--force"});
+  EXPECT_EQ(unused.exit_code, 0) << unused.output;
+}
+
 TEST(BackupCli, PointInTimeRestoreKeepsExactlyWhatWasCommittedByThatMoment) {
   BerthInstance berth(shop);
   auto const url = trimmed(berth.command({"db", "url", "shop"}).output);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -32,8 +33,9 @@ public:
     write_config(extra_yaml);
   }
 
-  void write_config(std::string const& extra_yaml) {
-    config_ = dir_.write("berth.yaml", "postgres:\n  enabled: false\nvolumes:\n  primary: " + primary().string() +
+  void write_config(std::string const& extra_yaml, bool postgres = false) {
+    config_ = dir_.write("berth.yaml", std::string("postgres:\n  enabled: ") + (postgres ? "true" : "false") +
+                                           "\nvolumes:\n  primary: " + primary().string() +
                                            "\n  backup: " + backup().string() + "\n" + extra_yaml);
   }
 
@@ -131,6 +133,30 @@ TEST(Doctor, AHealthyVolumeHasNoErrorsButSaysWhatIsMissing) {
   ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
   auto const after = findings_of(volume.doctor());
   EXPECT_EQ(find(after, "snapshot", "newest snapshot").at("level"), "ok") << after.dump(2);
+}
+
+// The release and the PostgreSQL major, read from this machine: each named, with whether berth
+// supports it (this suite runs on Debian 12 and 13, both supported).
+TEST(Doctor, NamesTheReleaseAndThePostgresMajorItRunsOn) {
+  std::string pretty;
+  std::ifstream os_release("/etc/os-release");
+  for (std::string line; std::getline(os_release, line);)
+    if (line.starts_with("PRETTY_NAME=")) pretty = line.substr(13, line.size() - 14);
+  ASSERT_FALSE(pretty.empty());
+  DoctorVolume volume;
+  auto const without_postgres = findings_of(volume.doctor());
+  auto const release = find(without_postgres, "platform", pretty + ": supported");
+  ASSERT_FALSE(release.is_null()) << without_postgres.dump(2);
+  EXPECT_EQ(release.at("level"), "ok");
+  EXPECT_TRUE(find(without_postgres, "platform", "PostgreSQL").is_null()) << without_postgres.dump(2);
+
+  volume.write_config("", true);
+  auto const findings = findings_of(volume.doctor());
+  auto const server = find(findings, "platform", "PostgreSQL ");
+  ASSERT_FALSE(server.is_null()) << findings.dump(2);
+  EXPECT_EQ(server.at("level"), "ok");
+  EXPECT_NE(server.at("what").get<std::string>().find("/usr/lib/postgresql/"), std::string::npos);
+  EXPECT_NE(server.at("what").get<std::string>().find(": supported (15 to 18)"), std::string::npos);
 }
 
 TEST(Doctor, NamesSecretsOpenToOthersWithTheChmodThatFixesThem) {

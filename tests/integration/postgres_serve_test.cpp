@@ -8,11 +8,13 @@
 #include <regex>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "command_output.hpp"
 
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/process.hpp"
+#include "berth/testing/raw_http.hpp"
 #include "berth_instance.hpp"
 
 namespace berth::testing {
@@ -72,6 +74,17 @@ TEST(PostgresServe, FirstStartCreatesClusterAndAppsAndARestartReusesThem) {
             0);
   EXPECT_EQ(trimmed(psql(app_url(berth, "billing"), "SELECT current_user").output), "billing_app");
 
+  // A new database: its URL, without the password, and the command that prints it whole.
+  auto const created = berth.command({"db", "create", "ledger"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  auto const ledger = app_url(berth, "ledger");
+  auto const password_at = ledger.find(':', ledger.find("://") + 3) + 1;
+  auto const password = ledger.substr(password_at, ledger.find('@') - password_at);
+  ASSERT_GE(password.size(), 16u) << ledger;
+  EXPECT_TRUE(contains(created.output, "connection URL: " + ledger.substr(0, password_at) + "****@")) << created.output;
+  EXPECT_TRUE(contains(created.output, "`berth db url ledger` prints it with the password")) << created.output;
+  EXPECT_FALSE(contains(created.output, password)) << created.output;
+
   auto list = berth.command({"db", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(std::regex_search(list.output, std::regex(R"(\nbilling +billing_app +[0-9.]+ [KM]iB +0 +10 +yes +open)")))
@@ -109,6 +122,38 @@ TEST(PostgresServe, RestartsAKilledServerAndClientsReconnect) {
   })) << berth.process().output();
   EXPECT_TRUE(contains(berth.process().output(), "postgres exited unexpectedly"));
   EXPECT_TRUE(contains(berth.process().output(), "signal=9"));
+}
+
+// /healthz tells the truth: a PostgreSQL that cannot serve (here its data directory damaged
+// under it, as a restore --force over it once did) is a 503 naming the part and why.
+TEST(PostgresServe, HealthzIs503WhilePostgresCannotServe) {
+  BerthInstance berth(two_apps);
+  auto health = [&] {
+    auto const response = http_request("127.0.0.1", berth.port(), "GET", "/healthz");
+    return response ? std::pair(response->status, nlohmann::json::parse(response->body)) : std::pair(0, nlohmann::json());
+  };
+  auto const [status, body] = health();
+  EXPECT_EQ(status, 200) << body.dump();
+  EXPECT_EQ(body["parts"]["postgres"]["status"], "ok") << body.dump();
+  EXPECT_EQ(body["parts"]["registry"]["status"], "ok") << body.dump();
+
+  auto const global = berth.data_dir() / "postgres" / "global";
+  fs::rename(global, global.string() + ".moved");
+  nlohmann::json unhealthy;
+  EXPECT_TRUE(eventually(30s, [&] {
+    auto const [now, reply] = health();
+    unhealthy = reply;
+    return now == 503;
+  })) << unhealthy.dump();
+  EXPECT_EQ(unhealthy["status"], "unhealthy");
+  EXPECT_EQ(unhealthy["parts"]["postgres"]["status"], "unhealthy");
+  EXPECT_TRUE(contains(unhealthy["parts"]["postgres"]["error"].get<std::string>(), "pg_filenode.map"))
+      << unhealthy.dump();
+  EXPECT_EQ(unhealthy["parts"]["registry"]["status"], "ok");
+  EXPECT_TRUE(eventually(10s, [&] { return contains(berth.process().output(), "health postgres unhealthy"); }));
+
+  fs::rename(global.string() + ".moved", global);
+  EXPECT_TRUE(eventually(30s, [&] { return health().first == 200; }));
 }
 
 TEST(PostgresServe, KillNineOfBerthLeavesNoServerBehindAndTheNextStartServes) {

@@ -157,6 +157,12 @@ TEST_F(RegistrySkopeo, RepushIsIdempotentAndFsckIsClean) {
   EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
   auto ls = berth_.command({"registry", "ls", "api"});
   EXPECT_NE(ls.output.find("api/again"), std::string::npos) << ls.output;
+  EXPECT_NE(ls.output.find("\n1 repository, "), std::string::npos) << ls.output;
+  auto unknown = berth_.command({"registry", "ls", "apps/again"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("no namespace apps in this registry: its namespaces are api, site, model"),
+            std::string::npos)
+      << unknown.output;
 }
 
 // Each error code the registry can answer today, provoked over real HTTP (UNAUTHORIZED and

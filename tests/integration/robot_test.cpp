@@ -123,8 +123,7 @@ TEST_F(Robots, PushWithinItsGrantsWithoutARestart) {
   EXPECT_EQ(stored.find(token.substr(6)), std::string::npos);
   EXPECT_EQ(stored.find(reader.substr(6)), std::string::npos);
   EXPECT_EQ(berth_.process().output().find(token.substr(6)), std::string::npos);
-  EXPECT_EQ(fs::status(robots_file).permissions() & fs::perms::all,
-            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  EXPECT_EQ(fs::status(robots_file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
 }
 
 TEST_F(Robots, RevokeRefusesTheSameCredentialsAtOnce) {

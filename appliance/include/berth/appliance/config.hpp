@@ -100,8 +100,8 @@ void set_option(Config& config, std::string const& key, std::string const& value
 /// and sets `tls_dir` when it is unset (next to the config file, else on the primary volume).
 void derive_paths(Config& config);
 
-/// Which file to read: `explicit_path` (--config), else $BERTH_CONFIG, else ./berth.dev.yaml,
-/// else /etc/berth/berth.yaml; nullopt means "use the built-in defaults". An explicitly named
+/// Which file to read: `explicit_path` (--config), else $BERTH_CONFIG, else ./berth.local.yaml,
+/// else ./berth.dev.yaml, else /etc/berth/berth.yaml; nullopt means "use the built-in defaults". An explicitly named
 /// file that does not exist is a ConfigError.
 std::optional<std::filesystem::path> find_config_file(std::optional<std::filesystem::path> const& explicit_path);
 

@@ -63,6 +63,11 @@ public:
   /// server has exited and no restart is pending. Idempotent; never throws.
   void stop() noexcept;
 
+  /// One connection over the Unix socket and `SELECT 1`: nullopt when the server serves, else why
+  /// not (not running, refusing connections, its data directory damaged). Thread-safe; takes at
+  /// most about 2 s.
+  std::optional<std::string> probe() const;
+
   /// The running postmaster's pid; nullopt while stopped or waiting to restart. Thread-safe.
   std::optional<pid_t> pid() const;
   /// How many times supervision restarted the server after an unexpected exit. Thread-safe.

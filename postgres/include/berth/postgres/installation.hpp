@@ -25,12 +25,19 @@ struct Installation {
   std::filesystem::path binary(std::string const& name) const { return bin_dir / name; }
 };
 
-/// The installation in `bin_dir` when it is not empty; otherwise the highest major under
-/// `versions_root` (<root>/<major>/bin/postgres), otherwise `postgres` on PATH. Runs
-/// `<bin_dir>/postgres --version`. Throws InstallationNotFound naming every place searched.
-/// Thread-safe; spawns a short-lived child process.
+/// The installation in `bin_dir` when it is not empty; otherwise `preferred_major` under
+/// `versions_root` (<root>/<major>/bin/postgres) when installed, else the highest major there,
+/// otherwise `postgres` on PATH. Runs `<bin_dir>/postgres --version`. Throws InstallationNotFound
+/// naming every place searched. Thread-safe; spawns a short-lived child process.
+/// `preferred_major` is an existing cluster's (its PG_VERSION): a distribution upgrade installs
+/// the next major beside the old one, and a data directory runs only with its own major.
 Installation find_installation(std::filesystem::path const& bin_dir = {},
-                               std::filesystem::path const& versions_root = "/usr/lib/postgresql");
+                               std::filesystem::path const& versions_root = "/usr/lib/postgresql",
+                               std::string const& preferred_major = {});
+
+/// The installation for the cluster in `data_dir`: its own major when it has one (PG_VERSION)
+/// and that server is installed, else as find_installation().
+Installation find_installation_for(std::filesystem::path const& data_dir, std::filesystem::path const& bin_dir = {});
 
 /// "15" from "15.6", "9.6" from "9.6.24": the major version PG_VERSION holds.
 std::string major_of(std::string const& version);
