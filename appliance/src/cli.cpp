@@ -178,10 +178,11 @@ int run_cli(int argc, char** argv) {
   doctor_command->add_flag("--json", doctor_json, "print the findings as JSON");
 
   // Run by PostgreSQL's archive_command, not by people: hidden from --help.
-  std::string archive_dir, wal_path, wal_name;
+  std::string archive_dir, archive_state, wal_path, wal_name;
   auto* archive_command = app.add_subcommand("archive-wal", "copy a finished WAL segment into the archive");
   archive_command->group("");
   archive_command->add_option("--to", archive_dir, "archive directory")->required();
+  archive_command->add_option("--state", archive_state, "where to record failures, for status and doctor");
   archive_command->add_option("PATH", wal_path, "the segment (%p)")->required();
   archive_command->add_option("NAME", wal_name, "its file name (%f)")->required();
   auto* backup_command = app.add_subcommand("backup", "snapshots of the primary volume on the backup volume");
@@ -347,7 +348,7 @@ int run_cli(int argc, char** argv) {
     if (url_command->parsed()) return db_url(load(global), url_name, std::cout);
     if (status_command->parsed()) return status(load(global), std::cout);
     if (doctor_command->parsed()) return doctor([&] { return load(global); }, doctor_json, std::cout);
-    if (archive_command->parsed()) return archive_wal(archive_dir, wal_path, wal_name);
+    if (archive_command->parsed()) return archive_wal(archive_dir, archive_state, wal_path, wal_name);
     if (db_baseline_command->parsed())
       return run_db([&](Config const& c, DbTarget const& t) { return db_baseline(c, t, baseline_options, std::cout); });
     if (db_repair_command->parsed())

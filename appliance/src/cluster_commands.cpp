@@ -182,9 +182,11 @@ int status(Config const& config, std::ostream& out) {
     } else {
       out << "wal archive: " << config.postgres.wal_archive_dir.string() << ", nothing archived yet\n";
     }
-    if (server.archive_failures > 0)
-      out << "wal archive: " << server.archive_failures << " failed attempts, last on "
-          << server.last_failed_wal.value_or("?") << " (see the log)\n";
+    if (auto const failing = postgres::read_archive_failure(postgres::archive_failure_file(config.postgres.socket_dir)))
+      out << "wal archive: " << postgres::describe(*failing) << "\n";
+    else if (server.archive_failures > 0)
+      out << "wal archive: working; " << server.archive_failures << " failed attempts earlier, the last on "
+          << server.last_failed_wal.value_or("?") << "\n";
     for (auto const& database : postgres::list_databases(superuser))
       out << "database " << database.name << ": " << human_size(static_cast<std::uint64_t>(database.size_bytes)) << ", "
           << database.connections << " connections"
@@ -196,11 +198,14 @@ int status(Config const& config, std::ostream& out) {
   return 0;
 }
 
-int archive_wal(std::string const& archive_dir, std::string const& path, std::string const& name) {
+int archive_wal(std::string const& archive_dir, std::string const& state, std::string const& path,
+                std::string const& name) {
   try {
     postgres::archive_wal_file(path, name, archive_dir);
+    if (!state.empty()) postgres::clear_archive_failure(state);
     return 0;
   } catch (std::exception const& error) {
+    if (!state.empty()) postgres::record_archive_failure(state, name, error.what());
     std::cerr << "berth archive-wal: " << error.what() << "\n";
     return 1;
   }

@@ -25,7 +25,9 @@ int db_url(Config const& config, std::string const& name, std::ostream& out);
 /// the service runs and PostgreSQL answers, 3 when the service is not running, 1 otherwise.
 int status(Config const& config, std::ostream& out);
 /// archive_command's entry point: copies WAL file `path` as `name` into `archive_dir`. Prints
-/// errors to stderr (the server logs them) and returns non-zero so the server retries.
-int archive_wal(std::string const& archive_dir, std::string const& path, std::string const& name);
+/// errors to stderr (the server logs them), records them in `state` (postgres::ArchiveFailure;
+/// cleared by the next success) and returns non-zero so the server retries.
+int archive_wal(std::string const& archive_dir, std::string const& state, std::string const& path,
+                std::string const& name);
 
 }  // namespace berth::appliance

@@ -23,6 +23,7 @@
 #include "berth/postgres/cluster.hpp"
 #include "berth/postgres/installation.hpp"
 #include "berth/postgres/status.hpp"
+#include "berth/postgres/wal_archive.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {
@@ -405,11 +406,15 @@ void check_postgres(Config const& config, Report& report) {
     auto const server = postgres::server_status(cluster.connection_string());
     report.ok("postgres", "PostgreSQL " + server.version + " answers (berth pid " + std::to_string(*pid) + "), up " +
                               human_age(server.uptime_seconds));
-    if (server.archive_failures > 0)
+    if (auto const failing = postgres::read_archive_failure(postgres::archive_failure_file(config.postgres.socket_dir)))
+      report.error("wal archive", postgres::describe(*failing),
+                   "fix what the reason names (a full or read-only backup volume, its owner); the server "
+                   "retries by itself and keeps every segment until it is archived");
+    else if (server.archive_failures > 0)
       report.warn("wal archive",
-                  std::to_string(server.archive_failures) + " failed archive attempts, last on " +
-                      server.last_failed_wal.value_or("?"),
-                  "journalctl -u berth (archive-wal errors); check the backup volume is writable by berth");
+                  "archiving works, after " + std::to_string(server.archive_failures) +
+                      " failed attempts earlier (the last on " + server.last_failed_wal.value_or("?") + ")",
+                  "journalctl -u berth (archive-wal lines) says why they failed");
   } catch (std::exception const& failure) {
     report.error("postgres",
                  std::string("berth runs (pid ") + std::to_string(*pid) +

@@ -20,6 +20,7 @@
 #include "berth/core/log.hpp"
 #include "berth/core/version.hpp"
 #include "berth/postgres/cluster.hpp"
+#include "berth/postgres/wal_archive.hpp"
 #include "berth/proxy/auth.hpp"
 #include "berth/proxy/https_redirect.hpp"
 #include "berth/proxy/metrics.hpp"
@@ -191,6 +192,13 @@ int serve(Config const& config) {
   if (authenticator) proxy::add_authentication(router, authenticator, "/v2/", registry::required_access);
   registry::add_routes(router, registry_storage);
   auto metrics = std::make_shared<proxy::Metrics>();
+  if (config.postgres_enabled && !config.postgres.wal_archive_dir.empty())
+    metrics->add_gauge("berth_wal_archive_failing_attempts",
+                       "Failed attempts to archive WAL since archiving last worked (0: it works).",
+                       [file = postgres::archive_failure_file(config.postgres.socket_dir)] {
+                         auto const failing = postgres::read_archive_failure(file);
+                         return failing ? static_cast<double>(failing->attempts) : 0.0;
+                       });
   add_metrics_route(router, metrics, config.server.metrics, authenticator);
   if (config.server.access_log) use_json_access_log();
 

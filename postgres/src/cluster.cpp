@@ -68,6 +68,15 @@ std::string describe_status(int status) {
   return "status=" + std::to_string(status);
 }
 
+// What the archiver prints while archive_command fails: berth archive-wal's reason, then the
+// server's own lines about it. It retries every few seconds for as long as the failure lasts.
+bool is_archive_failure(std::string const& line) {
+  for (char const* marker : {"berth archive-wal:", "archive command failed", "failed archive command",
+                             "archiving write-ahead log file"})
+    if (line.find(marker) != std::string::npos) return true;
+  return false;
+}
+
 spdlog::level::level_enum level_of(std::string const& line) {
   // wait_ready()'s own early connection attempts make the server print these; they are expected.
   for (char const* probe : {"the database system is starting up", "the database system is not yet accepting"})
@@ -104,6 +113,8 @@ struct Cluster::Impl {
   Installation installation;
   detail::OsUser user;
   std::shared_ptr<spdlog::logger> log = berth::logger("postgres");
+  Clock::time_point last_archive_warning{};  // on the io thread, as log_line
+  static constexpr auto archive_warning_interval = std::chrono::minutes(5);
 
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
@@ -188,7 +199,19 @@ struct Cluster::Impl {
   }
 
   void log_line(Server& s, std::string const& line) {
-    log->log(level_of(line), "{}", line);
+    auto level = level_of(line);
+    if (is_archive_failure(line)) {
+      // A warning for the first line of a failure and then one every five minutes, not one per
+      // retry; `berth status` and doctor say since when it fails, /metrics counts the attempts.
+      auto const now = Clock::now();
+      if (now - last_archive_warning >= archive_warning_interval) {
+        level = spdlog::level::warn;
+        last_archive_warning = now;
+      } else {
+        level = spdlog::level::debug;
+      }
+    }
+    log->log(level, "{}", line);
     s.last_lines.push_back(line);
     if (s.last_lines.size() > kept_lines) s.last_lines.pop_front();
   }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "berth/core/error.hpp"
+#include "berth/postgres/wal_archive.hpp"
 #include "command.hpp"
 
 namespace berth::postgres::detail {
@@ -159,8 +160,10 @@ std::vector<std::string> server_arguments(Config const& config, std::uint64_t me
   if (!config.wal_archive_dir.empty()) {
     values["archive_mode"] = "on";
     // Run through /bin/sh by the archiver; %p and %f are the server's, so literal % doubles.
-    values["archive_command"] = percent_escaped(shell_quote(config.archiver_program.string())) + " archive-wal --to " +
-                                percent_escaped(shell_quote(config.wal_archive_dir.string())) + " %p %f";
+    values["archive_command"] =
+        percent_escaped(shell_quote(config.archiver_program.string())) + " archive-wal --to " +
+        percent_escaped(shell_quote(config.wal_archive_dir.string())) + " --state " +
+        percent_escaped(shell_quote(archive_failure_file(config.socket_dir).string())) + " %p %f";
     values["archive_timeout"] = std::to_string(config.archive_timeout.count());
   }
 

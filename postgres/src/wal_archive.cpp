@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 #include <vector>
 
 #include "berth/core/random.hpp"
@@ -137,6 +140,79 @@ Archived archive_wal_file(fs::path const& source, std::string const& name, fs::p
   }
   fsync_directory(archive_dir);
   return Archived::copied;
+}
+
+fs::path archive_failure_file(fs::path const& socket_dir) {
+  return socket_dir / "wal-archive-failure";
+}
+
+std::string describe(ArchiveFailure const& failure) {
+  return "WAL archiving failing since " + failure.since + ": " + failure.reason + " (" +
+         std::to_string(failure.attempts) + (failure.attempts == 1 ? " attempt" : " attempts") + ", the last at " +
+         failure.last + ", segment " + failure.wal + ")";
+}
+
+namespace {
+
+std::string utc_now() {
+  auto const now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string one_line(std::string text) {
+  for (auto& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
+}  // namespace
+
+void record_archive_failure(fs::path const& file, std::string const& wal, std::string const& reason) {
+  try {
+    auto record = read_archive_failure(file).value_or(ArchiveFailure{});
+    auto const now = utc_now();
+    if (record.since.empty()) record.since = now;
+    record.last = now;
+    record.attempts += 1;
+    // Written whole under a temporary name and renamed: a reader never sees half a record.
+    auto const temp = file.string() + ".tmp-" + random_hex(4);
+    {
+      std::ofstream out(temp, std::ios::trunc);
+      out << "since=" << record.since << "\nlast=" << record.last << "\nattempts=" << record.attempts
+          << "\nwal=" << one_line(wal) << "\nreason=" << one_line(reason) << "\n";
+      if (!out.flush()) throw std::runtime_error("write");
+    }
+    fs::rename(temp, file);
+  } catch (std::exception const&) {
+  }
+}
+
+void clear_archive_failure(fs::path const& file) {
+  std::error_code ec;
+  fs::remove(file, ec);
+}
+
+std::optional<ArchiveFailure> read_archive_failure(fs::path const& file) {
+  std::ifstream in(file);
+  if (!in) return std::nullopt;
+  ArchiveFailure record;
+  for (std::string line; std::getline(in, line);) {
+    auto const equals = line.find('=');
+    if (equals == std::string::npos) continue;
+    auto const key = line.substr(0, equals);
+    auto value = line.substr(equals + 1);
+    if (key == "since") record.since = value;
+    if (key == "last") record.last = value;
+    if (key == "attempts") record.attempts = std::strtoull(value.c_str(), nullptr, 10);
+    if (key == "wal") record.wal = value;
+    if (key == "reason") record.reason = value;
+  }
+  if (record.since.empty()) return std::nullopt;
+  return record;
 }
 
 }  // namespace berth::postgres

@@ -78,11 +78,13 @@ TEST(Settings, ArchiveCommandQuotesPathsForTheShellAndDoublesPercent) {
   config.wal_archive_dir = "/srv/back up/it's 100%/wal";
   config.archiver_program = "/usr/bin/berth";
   config.archive_timeout = std::chrono::seconds(30);
+  config.socket_dir = "/var/lib/berth/run/postgres";
 
   auto const arguments = detail::server_arguments(config, 8ull << 30);
 
   EXPECT_EQ(setting(arguments, "archive_command"),
-            "'/usr/bin/berth' archive-wal --to '/srv/back up/it'\\''s 100%%/wal' %p %f");
+            "'/usr/bin/berth' archive-wal --to '/srv/back up/it'\\''s 100%%/wal' --state "
+            "'/var/lib/berth/run/postgres/wal-archive-failure' %p %f");
   EXPECT_EQ(setting(arguments, "archive_mode"), "on");
   EXPECT_EQ(setting(arguments, "archive_timeout"), "30");
   EXPECT_EQ(setting(arguments, "shared_buffers"), "1024MB");

@@ -89,7 +89,13 @@ std::string Metrics::render() const {
                  "# HELP berth_http_open_connections Client connections currently open.\n"
                  "# TYPE berth_http_open_connections gauge\nberth_http_open_connections {}\n",
                  open_connections_.load(std::memory_order_relaxed));
+  for (auto const& gauge : gauges_)
+    fmt::format_to(into, "# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", gauge.name, gauge.help, gauge.read());
   return out;
+}
+
+void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
+  gauges_.push_back({std::move(name), std::move(help), std::move(read)});
 }
 
 bool is_loopback_address(std::string_view remote_address) {

@@ -539,15 +539,14 @@ net::awaitable<void> serve_http(Server::State& state, Router const& router,
                             config.io_timeout);
       co_return;
     }
-    if (ec && is_parse_error(ec) && starts_tls_handshake(buffer)) {
-      // Every client probes https first (skopeo, podman, docker with an insecure registry):
-      // routine, not a malformed request. Closing is the answer that makes it fall back to http.
-      state.log->debug("tls handshake on a plain-http listener remote={}: closed, the client may retry over http",
-                       remote);
-      co_return;
-    }
     if (ec && is_parse_error(ec)) {
-      state.log->info("malformed request remote={} error=\"{}\"", remote, ec.message());
+      // Every client probes https first (skopeo, podman, docker with an insecure registry): on the
+      // plain port that is routine, not news. The 400 still goes out: Go clients turn it into
+      // "server gave HTTP response to HTTPS client", which tells the user what to change.
+      if (starts_tls_handshake(buffer))
+        state.log->debug("tls handshake on a plain-http listener remote={}: answered 400", remote);
+      else
+        state.log->info("malformed request remote={} error=\"{}\"", remote, ec.message());
       co_await write_status(*connection, 11, http::status::bad_request, "BAD_REQUEST",
                             "malformed HTTP request: " + ec.message(), config.io_timeout);
       co_return;

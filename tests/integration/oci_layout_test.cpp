@@ -102,11 +102,14 @@ TEST(OciLayout, SkopeoKeepsDockerMediaTypesOnlyInDirLayouts) {
   EXPECT_EQ(manifest["config"]["mediaType"], media_type::docker_config);
   EXPECT_EQ(manifest["layers"][0]["mediaType"], media_type::docker_layer);
 
-  // skopeo 1.9 reads only OCI-typed entries of index.json.
+  // skopeo reads no Docker-typed manifest from an oci: layout: 1.9 does not see the entry, 1.18
+  // refuses its media type.
   auto from_oci =
       skopeo({"copy", "-q", "oci:" + (dir.path() / "src").string() + ":v1", "dir:" + (dir.path() / "x").string()});
   EXPECT_NE(from_oci.exit_code, 0);
-  EXPECT_NE(from_oci.output.find("no descriptor found for reference"), std::string::npos) << from_oci.output;
+  EXPECT_TRUE(from_oci.output.find("no descriptor found for reference") != std::string::npos ||
+              from_oci.output.find("unsupported manifest MIME types") != std::string::npos)
+      << from_oci.output;
 
   // dir: to dir: keeps the Docker manifest as it is.
   source.export_dir(image.manifest, dir.path() / "docker");

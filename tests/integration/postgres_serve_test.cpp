@@ -12,6 +12,7 @@
 
 #include "command_output.hpp"
 
+#include "berth/postgres/wal_archive.hpp"
 #include "berth/testing/eventually.hpp"
 #include "berth/testing/process.hpp"
 #include "berth/testing/raw_http.hpp"
@@ -181,6 +182,44 @@ TEST(PostgresServe, ArchivesWalSegmentsOnTheBackupVolume) {
   EXPECT_EQ(fs::file_size(berth.backup_dir() / "wal" / segment), 16u << 20);
   EXPECT_TRUE(eventually(30s, [&] { return contains(berth.command({"status"}).output, "last segment " + segment); }))
       << berth.command({"status"}).output;
+}
+
+// A failing archive is loud but not noisy: one warning (not one per retry), `berth status` and
+// doctor say since when and why, /metrics counts the attempts; all of it clears once it works.
+TEST(PostgresServe, AFailingWalArchiveIsOneWarningAndStatusSaysSinceWhen) {
+  BerthInstance berth("postgres:\n  enabled: true\n");
+  auto const admin = superuser(berth);
+  auto const wal = berth.backup_dir() / "wal";
+  ASSERT_TRUE(eventually(30s, [&] { return fs::exists(wal); }));
+  fs::permissions(wal, fs::perms::owner_write, fs::perm_options::remove);  // the archiver is never root
+  ASSERT_EQ(psql(admin, "CREATE TABLE t AS SELECT 1 AS x; SELECT pg_switch_wal()").exit_code, 0);
+
+  auto const state = berth.data_dir() / "run" / "postgres" / "wal-archive-failure";
+  EXPECT_TRUE(eventually(60s, [&] {
+    auto const failing = postgres::read_archive_failure(state);
+    return failing && failing->attempts >= 3;
+  })) << berth.process().output();
+  auto const status = berth.command({"status"});
+  EXPECT_TRUE(contains(status.output, "wal archive: WAL archiving failing since ")) << status.output;
+  EXPECT_TRUE(contains(status.output, "Permission denied")) << status.output;
+  auto const doctor = berth.command({"doctor"});
+  EXPECT_EQ(doctor.exit_code, 1) << doctor.output;
+  EXPECT_TRUE(contains(doctor.output, "WAL archiving failing since")) << doctor.output;
+  auto const metrics = http_request("127.0.0.1", berth.port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_TRUE(std::regex_search(metrics->body, std::regex(R"(\nberth_wal_archive_failing_attempts [1-9])")))
+      << metrics->body;
+  auto const log = berth.process().output();
+  std::size_t reasons = 0;
+  for (auto at = log.find("berth archive-wal:"); at != std::string::npos; at = log.find("berth archive-wal:", at + 1))
+    ++reasons;
+  EXPECT_EQ(reasons, 1u) << log;  // three attempts or more, one warning
+
+  fs::permissions(wal, fs::perms::owner_write, fs::perm_options::add);
+  // A new segment wakes the archiver, which otherwise waits a minute after three failures.
+  ASSERT_EQ(psql(admin, "INSERT INTO t VALUES (2); SELECT pg_switch_wal()").exit_code, 0);
+  EXPECT_TRUE(eventually(120s, [&] { return !fs::exists(state); })) << berth.process().output();
+  EXPECT_FALSE(contains(berth.command({"status"}).output, "failing since"));
 }
 
 TEST(PostgresServe, MigrateOnStartClosesOnlyTheDatabaseWhoseMigrationsFail) {

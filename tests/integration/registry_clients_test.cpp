@@ -25,7 +25,8 @@ public:
   RunResult operator()(std::vector<std::string> const& args) const {
     auto argv = base_;
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
+    // Podman 5 (Debian 13) warns on every command where the machine has cgroups v1.
+    return run(argv, {"PODMAN_IGNORE_CGROUPSV1_WARNING=1"});
   }
 
 private:

@@ -97,7 +97,10 @@ TEST_F(Robots, PushWithinItsGrantsWithoutARestart) {
 
   auto const outside = push("site/web", "robot+ci:" + token);
   EXPECT_NE(outside.exit_code, 0);
-  EXPECT_NE(outside.output.find("site/web: 403 (Forbidden)"), std::string::npos) << outside.output;
+  // skopeo 1.9 reports the refused upload, 1.18 the refused HEAD of a blob it hoped to reuse.
+  EXPECT_TRUE(outside.output.find("site/web: 403 (Forbidden)") != std::string::npos ||
+              outside.output.find("site/web: StatusCode: 403") != std::string::npos)
+      << outside.output;
   auto const wrong = push("api/orders", "robot+ci:" + token.substr(0, 48) + (token.back() == 'A' ? "B" : "A"));
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_NE(wrong.output.find("unauthorized"), std::string::npos) << wrong.output;

@@ -8,9 +8,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "berth/proxy/config.hpp"
 #include "berth/proxy/http.hpp"
@@ -36,10 +38,19 @@ public:
   std::uint64_t requests(RouteClass route, int status_class) const;
   std::uint64_t auth_failures() const { return auth_failures_.load(std::memory_order_relaxed); }
 
+  /// A gauge of another part of berth (e.g. WAL archive failures), read when /metrics is
+  /// scraped. Add them before serving: not thread-safe with render().
+  void add_gauge(std::string name, std::string help, std::function<double()> read);
+
   /// Everything in the Prometheus text exposition format 0.0.4. Thread-safe.
   std::string render() const;
 
 private:
+  struct Gauge {
+    std::string name, help;
+    std::function<double()> read;
+  };
+  std::vector<Gauge> gauges_;
   static constexpr std::size_t route_count = 5;
   static constexpr std::size_t status_classes = 5;  // 1xx .. 5xx
   static constexpr std::array<double, 10> latency_bounds{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30};
