@@ -21,6 +21,7 @@
 #include "berth/core/version.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "berth/postgres/wal_archive.hpp"
+#include "berth/proxy/access.hpp"
 #include "berth/proxy/auth.hpp"
 #include "berth/proxy/https_redirect.hpp"
 #include "berth/proxy/metrics.hpp"
@@ -140,6 +141,26 @@ std::shared_ptr<proxy::Authenticator const> make_authenticator(Config const& con
           }))
         log->warn("access: group {} is not in {}", group, groups_file(config).string());
   }
+  // A user no grant names, directly or through a group, signs in and then may do nothing: every
+  // push and pull of theirs is refused. Say so now, with the grant that would help.
+  auto const named = [&](std::string const& user) {
+    return std::any_of(config.auth.access.begin(), config.auth.access.end(), [&](proxy::Grant const& grant) {
+      if (std::find(grant.users.begin(), grant.users.end(), user) != grant.users.end()) return true;
+      return std::any_of(grant.groups.begin(), grant.groups.end(), [&](std::string const& group) {
+        auto const members = groups.find(group);
+        return members != groups.end() &&
+               std::find(members->second.begin(), members->second.end(), user) != members->second.end();
+      });
+    });
+  };
+  std::string namespaces;
+  for (auto const& name : config.registry.namespaces) namespaces += (namespaces.empty() ? "" : ", ") + name;
+  for (auto const& [user, hash] : hash_by_user)
+    if (!named(user))
+      log->warn("access: user {} has no grant, so every request of theirs is refused; give one under access: in "
+                "{} (e.g. - users: [{}]  actions: [pull, push]  repositories: [{}]) and restart berth",
+                user, config.source.empty() ? std::string("the configuration") : config.source.string(), user,
+                namespaces);
   auto tokens = config.auth.tokens;
   if (config.server.tls.enabled) tokens.scheme = "https";  // the realm clients fetch tokens from
   // The robots file is followed while serving: `berth robot` changes apply without a restart.

@@ -230,17 +230,29 @@ void Authenticator::authorize(Request const& request, std::optional<RequiredAcce
   }
   bool const allowed = allows(user, required->repository, required->action);
   if (claims ? covers(*claims, *required) : allowed) return;
-  // Without credentials, or with a token that lacks a scope the user would get: ask the client
-  // to (re)authenticate for that scope. Otherwise the grants say no.
-  if ((!header) || (claims && allowed)) challenge(request, required, "authentication required");
   std::string const what = required->action == Action::catalog ? std::string("listing the catalog")
                                                                : std::string(to_string(required->action)) +
                                                                      " access to repository " + required->repository;
-  logger("auth")->info("denied user={} action={} repository={}", user.value_or("(anonymous)"),
-                       to_string(required->action), required->repository);
+  // Anonymous (no credentials, or an anonymous token): a 401 challenge, so that clients ask for a
+  // login instead of reporting a bare 403. A token that lacks a scope the user would get: the same,
+  // to fetch a token for it.
+  if (!user)
+    challenge(request, required,
+              "authentication required: sign in (docker login, podman login, skopeo --creds) for " + what);
+  if (claims && allowed) challenge(request, required, "authentication required");
+  logger("auth")->info("denied user={} action={} repository={}", *user, to_string(required->action),
+                       required->repository);
+  // The grant that is missing, in the configuration's own words.
+  std::string const grant =
+      required->action == Action::catalog
+          ? "- users: [" + *user + "]  actions: [catalog]"
+          : "- users: [" + *user + "]  actions: [" +
+                (required->action == Action::pull ? std::string("pull") : "pull, " + std::string(to_string(required->action))) +
+                "]  repositories: [" + required->repository + "]";
   HttpError error(403, "DENIED",
-                  "requested access to the resource is denied: " + what + " is not granted to " +
-                      (user ? "user " + *user : std::string("anonymous clients")));
+                  "requested access to the resource is denied: " + what + " is not granted to user " + *user +
+                      "; an administrator grants it under access: in berth.yaml (" + grant +
+                      "), then restarts berth");
   error.headers.set("Docker-Distribution-API-Version", "registry/2.0");
   throw error;
 }

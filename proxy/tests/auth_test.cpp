@@ -133,7 +133,8 @@ TEST_F(FrontDoor, BearerTokenOpensExactlyItsScope) {
   EXPECT_EQ(outcome(make(Method::delete_, "/v2/api/orders/manifests", token), &error), "403 DENIED");
   EXPECT_EQ(std::string(error.what()),
             "requested access to the resource is denied: delete access to repository api/orders is not granted to "
-            "user alice");
+            "user alice; an administrator grants it under access: in berth.yaml (- users: [alice]  actions: [pull, "
+            "delete]  repositories: [api/orders]), then restarts berth");
   EXPECT_EQ(outcome(make(Method::get, "/v2/api/orders/x", "Bearer " + std::string("e30.e30.e30"))), "401 UNAUTHORIZED");
 }
 
@@ -144,7 +145,8 @@ TEST_F(FrontDoor, PullOnlyUserIsDeniedPush) {
   EXPECT_EQ(outcome(make(Method::post, "/v2/api/orders/blobs", token), &error), "403 DENIED");
   EXPECT_EQ(std::string(error.what()),
             "requested access to the resource is denied: push access to repository api/orders is not granted to user "
-            "bob");
+            "bob; an administrator grants it under access: in berth.yaml (- users: [bob]  actions: [pull, push]  "
+            "repositories: [api/orders]), then restarts berth");
   // The same with Basic credentials directly.
   EXPECT_EQ(outcome(make(Method::post, "/v2/api/orders/blobs", basic("bob", "bob-pw"))), "403 DENIED");
   EXPECT_EQ(outcome(make(Method::get, "/v2/api/orders/blobs", basic("bob", "bob-pw"))), "200");
@@ -157,7 +159,8 @@ TEST_F(FrontDoor, AnonymousPullOnOneNamespaceKeepsPushAuthenticated) {
   EXPECT_EQ(outcome(make(Method::get, "/v2/api/orders/manifests")), "401 UNAUTHORIZED");
   auto const anonymous = "Bearer " + token_for(std::nullopt, "scope=repository:site/web:pull,push");
   EXPECT_EQ(outcome(make(Method::get, "/v2/site/web/manifests", anonymous)), "200");
-  EXPECT_EQ(outcome(make(Method::put, "/v2/site/web/manifests", anonymous)), "403 DENIED");
+  // An anonymous token without push: asked to sign in (401), so that clients prompt for a login.
+  EXPECT_EQ(outcome(make(Method::put, "/v2/site/web/manifests", anonymous)), "401 UNAUTHORIZED");
   auto const alice = "Bearer " + token_for(basic("alice", "alice-pw"), "scope=repository:api/web:pull,push");
   EXPECT_EQ(outcome(make(Method::put, "/v2/api/web/manifests", alice)), "200");
 }

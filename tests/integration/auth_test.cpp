@@ -66,6 +66,9 @@ access:
 )";
 
 class Auth : public ::testing::Test {
+public:
+  static fs::path make_htpasswd_for(TempDir const& dir) { return make_htpasswd(dir); }
+
 protected:
   static fs::path make_htpasswd(TempDir const& dir) {
     auto const file = dir.path() / "htpasswd";
@@ -138,6 +141,11 @@ TEST_F(Auth, UserWithoutPushIsDenied) {
   EXPECT_NE(pushed.output.find("denied"), std::string::npos) << pushed.output;
   EXPECT_NE(pushed.output.find("push access to repository api/orders is not granted to user bob"), std::string::npos)
       << pushed.output;
+  // ...and says which grant is missing, in the configuration's words.
+  EXPECT_NE(pushed.output.find("grants it under access: in berth.yaml (- users: [bob]  actions: [pull, push]  "
+                               "repositories: [api/orders])"),
+            std::string::npos)
+      << pushed.output;
 }
 
 TEST_F(Auth, WrongPasswordAndUnknownUserFail) {
@@ -154,9 +162,11 @@ TEST_F(Auth, AnonymousPullOnSiteWhilePushStillNeedsAUser) {
   ASSERT_EQ(push("site/web:v1", "alice:alice-secret").exit_code, 0);
   auto const pulled = pull("site/web:v1", std::nullopt);
   EXPECT_EQ(pulled.exit_code, 0) << pulled.output;
+  // Anonymous and not granted: a 401 that makes clients ask for a login, not a bare 403.
   auto const anonymous_push = push("site/web:v2", std::nullopt);
   EXPECT_NE(anonymous_push.exit_code, 0);
-  EXPECT_NE(anonymous_push.output.find("denied"), std::string::npos) << anonymous_push.output;
+  EXPECT_NE(anonymous_push.output.find("authentication required"), std::string::npos) << anonymous_push.output;
+  EXPECT_EQ(anonymous_push.output.find("denied"), std::string::npos) << anonymous_push.output;
   // Without a token, plain HTTP: anonymous reads of site/ work, of api/ they do not.
   EXPECT_EQ(http_request("127.0.0.1", berth_.port(), "GET", "/v2/site/web/tags/list")->status, 200);
   EXPECT_EQ(http_request("127.0.0.1", berth_.port(), "GET", "/v2/api/orders/tags/list")->status, 401);
@@ -263,6 +273,39 @@ TEST(AuthStart, BadHtpasswdLineStopsTheStart) {
   EXPECT_NE(result.output.find(users.string() + ":1: user alice has a password hash that is not bcrypt"),
             std::string::npos)
       << result.output;
+}
+
+// Users but no grants (the first hour's trap): the start names the user and the grant that would
+// help; an anonymous push is asked to sign in (401), the signed-in user is told what is missing.
+TEST(AuthStart, AUserWithoutAnyGrantIsNamedAtStartAndEveryRefusalSaysWhy) {
+  TempDir users_dir;
+  BerthInstance berth("auth:\n  htpasswd: " + Auth::make_htpasswd_for(users_dir).string() + "\n");
+  EXPECT_NE(berth.process().output().find("access: user alice has no grant, so every request of theirs is refused"),
+            std::string::npos)
+      << berth.process().output();
+  TempDir scratch;
+  OciLayout layout(scratch.path() / "src");
+  layout.tag(layout.add_image({1024}, 62).manifest, "v1");
+  auto const push = [&](std::optional<std::string> creds) {
+    std::vector<std::string> args = {"copy", "--dest-tls-verify=false"};
+    if (creds) args.push_back("--dest-creds=" + *creds);
+    args.push_back("oci:" + layout.dir().string() + ":v1");
+    args.push_back("docker://127.0.0.1:" + std::to_string(berth.port()) + "/api/orders:v1");
+    return skopeo(args);
+  };
+  auto const anonymous = push(std::nullopt);
+  EXPECT_NE(anonymous.exit_code, 0);
+  EXPECT_NE(anonymous.output.find("authentication required"), std::string::npos) << anonymous.output;
+  auto const alice = push("alice:alice-secret");
+  EXPECT_NE(alice.exit_code, 0);
+  EXPECT_NE(alice.output.find("403"), std::string::npos) << alice.output;  // skopeo stops at a HEAD: no body
+  // Where the answer has a body, it names the grant that is missing.
+  auto const upload = http_request("127.0.0.1", berth.port(), "POST", "/v2/api/orders/blobs/uploads/", "",
+                                   {{"Authorization", "Basic YWxpY2U6YWxpY2Utc2VjcmV0"}});  // alice:alice-secret
+  ASSERT_TRUE(upload);
+  EXPECT_EQ(upload->status, 403);
+  EXPECT_NE(upload->body.find("- users: [alice]  actions: [pull, push]  repositories: [api/orders]"), std::string::npos)
+      << upload->body;
 }
 
 // With users, listening beyond loopback is allowed (and only then: serve_test covers the refusal).
