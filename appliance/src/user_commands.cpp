@@ -4,9 +4,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
 
 #include "berth/proxy/htpasswd.hpp"
+#include "volume_lock.hpp"
 
 namespace berth::appliance {
 namespace {
@@ -60,6 +62,22 @@ std::string joined(std::vector<std::string> const& words) {
   return text;
 }
 
+// The running server reads the user files at start: say how to restart the berth that runs
+// here, as it runs (a systemd service, or a serve in some terminal), or that nothing needs doing.
+std::string how_to_apply(Config const& config) {
+  auto const pid = VolumeLock::holder(config.primary / "run" / "berth.lock");
+  if (!pid) return "berth serve reads it when it starts (it is not running on " + config.primary.string() + ")";
+  std::ifstream cgroup("/proc/" + std::to_string(*pid) + "/cgroup");
+  for (std::string line; std::getline(cgroup, line);) {
+    auto const service = line.find(".service");
+    if (service == std::string::npos) continue;
+    auto const name = line.substr(line.rfind('/', service) + 1, service + 8 - line.rfind('/', service) - 1);
+    return "restart berth to apply: sudo systemctl restart " + name;
+  }
+  return "restart the berth serve running as pid " + std::to_string(*pid) +
+         " to apply (Ctrl-C in its terminal, then start it again)";
+}
+
 }  // namespace
 
 int user_add(Config const& config, std::string const& name, std::vector<std::string> const& groups,
@@ -82,7 +100,7 @@ int user_add(Config const& config, std::string const& name, std::vector<std::str
   }
   users.write(file);
   out << "user " << name << " added to " << file.string() << (groups.empty() ? "" : " (groups: " + joined(groups) + ")")
-      << "\nrestart berth to apply (systemctl restart berth)\n";
+      << "\n" << how_to_apply(config) << "\n";
   return 0;
 }
 
@@ -93,7 +111,7 @@ int user_passwd(Config const& config, std::string const& name, PasswordInput con
     throw Error("no user " + name + " in " + file.string() + "\nHINT: add it with `berth user add " + name + "`");
   users.set(name, proxy::hash_password(read_password(input, name)));
   users.write(file);
-  out << "password of " << name << " changed\nrestart berth to apply (systemctl restart berth)\n";
+  out << "password of " << name << " changed\n" << how_to_apply(config) << "\n";
   return 0;
 }
 
@@ -109,7 +127,7 @@ int user_del(Config const& config, std::string const& name, std::ostream& out) {
     group_file.set_groups_of(name, {});
     group_file.write(groups_file(config));
   }
-  out << "user " << name << " removed\nrestart berth to apply (systemctl restart berth)\n";
+  out << "user " << name << " removed\n" << how_to_apply(config) << "\n";
   return 0;
 }
 

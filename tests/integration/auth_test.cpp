@@ -233,6 +233,9 @@ TEST(UserCommands, AddPasswdListDel) {
 
   auto added = berth({"add", "carol", "--group", "ci", "--group", "dev", "--password-stdin"}, "carol pw\n");
   ASSERT_EQ(added.exit_code, 0) << added.output;
+  // No berth runs on this volume: nothing to restart (not "systemctl restart berth").
+  EXPECT_NE(added.output.find("berth serve reads it when it starts (it is not running on "), std::string::npos)
+      << added.output;
   EXPECT_EQ(run({"/usr/bin/htpasswd", "-vb", htpasswd.string(), "carol", "carol pw"}).exit_code, 0);
   EXPECT_EQ(read_file(dir.path() / "var" / "secrets" / "groups"), "ci: carol\ndev: carol\n");
   EXPECT_EQ(berth({"add", "dave", "--password-stdin"}, "d\n").exit_code, 0);
@@ -306,6 +309,19 @@ TEST(AuthStart, AUserWithoutAnyGrantIsNamedAtStartAndEveryRefusalSaysWhy) {
   EXPECT_EQ(upload->status, 403);
   EXPECT_NE(upload->body.find("- users: [alice]  actions: [pull, push]  repositories: [api/orders]"), std::string::npos)
       << upload->body;
+}
+
+// A change to the users while berth serves in a terminal names that process, not systemd.
+TEST(UserCommands, NameTheRunningServeToRestart) {
+  BerthInstance berth;
+  auto const added =
+      run_with_stdin({BERTH_BINARY, "--config", berth.config_file().string(), "user", "add", "carol", "--password-stdin"},
+                     "carol pw\n");
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_NE(added.output.find("restart the berth serve running as pid " + std::to_string(berth.process().pid())),
+            std::string::npos)
+      << added.output;
+  EXPECT_EQ(added.output.find("systemctl"), std::string::npos) << added.output;
 }
 
 // With users, listening beyond loopback is allowed (and only then: serve_test covers the refusal).

@@ -61,6 +61,7 @@ public:
   }
 
   std::uint16_t port() const { return port_; }
+  std::filesystem::path const& config_file() const { return config_; }
   Process& process() { return *process_; }
   std::filesystem::path data_dir() const { return dir_.path() / "var"; }
   std::filesystem::path backup_dir() const { return dir_.path() / "backup"; }
