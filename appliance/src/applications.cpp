@@ -29,6 +29,11 @@ void with_cluster(Config const& config, std::function<void(postgres::Cluster&)> 
 int run_on_application(Config const& config, std::string const& app, DbTarget target, bool needs_location, bool reopens,
                        std::function<int(DbTarget const&)> const& command) {
   auto const database = application_database(config, app);
+  if (auto const* declared = find_application(config, app)) {
+    target.baseline_on_migrate = target.baseline_on_migrate || declared->baseline_on_migrate;
+    if (!target.baseline_version && !declared->baseline_version.empty())
+      target.baseline_version = declared->baseline_version;
+  }
   if (target.location.empty()) {
     if (auto const* declared = find_application(config, app)) target.location = declared->migrations;
     if (needs_location && target.location.empty())
@@ -78,7 +83,10 @@ std::vector<std::string> prepare_applications(Config const& config, postgres::Cl
     try {
       // A database closed by an earlier failed start gets another chance with today's files.
       postgres::allow_connections(cluster.connection_string(), name, true);
-      flyway::Engine engine(postgres::connection_url(config.postgres, name, app.database.owner_role()), config.flyway,
+      auto flyway_config = config.flyway;
+      flyway_config.baseline_on_migrate = flyway_config.baseline_on_migrate || app.baseline_on_migrate;
+      if (!app.baseline_version.empty()) flyway_config.baseline_version = app.baseline_version;
+      flyway::Engine engine(postgres::connection_url(config.postgres, name, app.database.owner_role()), flyway_config,
                             app.migrations);
       auto const result = engine.migrate();
       log->info("database {} migrated applied={} location={}", name, result.executed.size(), app.migrations.string());

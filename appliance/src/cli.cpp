@@ -134,6 +134,12 @@ int run_cli(int argc, char** argv) {
     auto* command = add_db_command(name, help, true);
     command->add_option("--target", db_target.target, "migrate up to this version");
     command->add_flag("--out-of-order", db_target.out_of_order, "also apply versions below the highest applied");
+    if (std::string(name) == "migrate") {
+      command->add_flag("--baseline-on-migrate", db_target.baseline_on_migrate,
+                        "a database with tables but no history table is baselined first (Flyway's baselineOnMigrate)");
+      command->add_option("--baseline-version", db_target.baseline_version,
+                          "version of that baseline (Flyway's baselineVersion, default 1)");
+    }
     db_commands.push_back(command);
   }
   DbBaselineOptions baseline_options;

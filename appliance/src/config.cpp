@@ -33,6 +33,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "berth/flyway/version.hpp"
 #include "berth/postgres/databases.hpp"
 #include "berth/proxy/htpasswd.hpp"
 #include "berth/proxy/robots.hpp"
@@ -1232,14 +1233,16 @@ void read_promotion_targets(Config& config, YAML::Node const& node, NodeContext 
   }
 }
 
-// databases: a list of {name, owner, extensions, connection_limit, migrations, migrate_on_start}.
+// databases: a list of {name, owner, extensions, connection_limit, migrations, migrate_on_start,
+// baseline_on_migrate, baseline_version}.
 void read_databases(Config& config, YAML::Node const& node, NodeContext const& context) {
   config.databases.clear();
   if (node.IsNull()) return;
   if (!node.IsSequence())
     context.error(node, "databases: expected a list of databases like \"- name: shop\", got " + describe_node(node));
-  static constexpr std::array<std::string_view, 6> fields{
-      "name", "owner", "extensions", "connection_limit", "migrations", "migrate_on_start"};
+  static constexpr std::array<std::string_view, 8> fields{
+      "name",       "owner",           "extensions",          "connection_limit",
+      "migrations", "migrate_on_start", "baseline_on_migrate", "baseline_version"};
   for (auto const& item : node) {
     if (!item.IsMap()) context.error(item, "databases: expected a map with at least name:, got " + describe_node(item));
     Application app;
@@ -1275,6 +1278,19 @@ void read_databases(Config& config, YAML::Node const& node, NodeContext const& c
         if (text != "true" && text != "false")
           context.error(value, where + ".migrate_on_start: expected true or false, got " + describe_node(value));
         app.migrate_on_start = text == "true";
+      } else if (field == "baseline_on_migrate") {
+        auto const text = scalar(value, field);
+        if (text != "true" && text != "false")
+          context.error(value, where + ".baseline_on_migrate: expected true or false, got " + describe_node(value));
+        app.baseline_on_migrate = text == "true";
+      } else if (field == "baseline_version") {
+        auto const text = scalar(value, field);
+        try {
+          flyway::MigrationVersion::parse(text);
+        } catch (std::exception const&) {
+          context.error(value, where + ".baseline_version: expected a version like 1 or 2.1, got " + describe_node(value));
+        }
+        app.baseline_version = text;
       } else {
         std::vector<std::string> known(fields.begin(), fields.end());
         context.error(entry.first,

@@ -52,7 +52,20 @@ void print_table(std::vector<std::vector<std::string>> const& rows, std::ostream
 }  // namespace
 
 int db_migrate(Config const& config, DbTarget const& target, std::ostream& out) {
-  auto result = engine_for(config.flyway, target).migrate(options_for(target));
+  auto flyway_config = config.flyway;
+  flyway_config.baseline_on_migrate = flyway_config.baseline_on_migrate || target.baseline_on_migrate;
+  if (target.baseline_version) flyway_config.baseline_version = *target.baseline_version;
+  flyway::MigrateResult result;
+  try {
+    result = engine_for(flyway_config, target).migrate(options_for(target));
+  } catch (flyway::MigrationError const& error) {
+    // Flyway's own words name its Java API; say what berth accepts.
+    if (std::string(error.what()).find("but no schema history table") == std::string::npos) throw;
+    throw Error(std::string(error.what()) +
+                "\nHINT: to keep what the database holds and apply only later versions, baseline it: `berth db "
+                "baseline APP --version V` once, or `berth db migrate APP --baseline-on-migrate [--baseline-version V]` "
+                "(baseline_on_migrate: true for the database under databases: does the same at every migrate)");
+  }
   if (result.created_history_table) out << "Created schema history table " << config.flyway.history_table << "\n";
   if (result.baselined_version)
     out << "Successfully baselined schema with version: " << *result.baselined_version << "\n";

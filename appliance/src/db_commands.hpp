@@ -18,6 +18,8 @@ struct DbTarget {
   std::filesystem::path location;     ///< the migrations folder (baseline and clean need none)
   std::optional<std::string> target;  ///< --target VERSION
   bool out_of_order = false;          ///< --out-of-order
+  bool baseline_on_migrate = false;   ///< --baseline-on-migrate (or the database's baseline_on_migrate)
+  std::optional<std::string> baseline_version;  ///< --baseline-version (or the database's baseline_version)
 };
 
 /// Applies pending migrations; prints what ran. Returns the exit code.

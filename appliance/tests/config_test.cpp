@@ -786,8 +786,14 @@ databases:
 TEST(Config, RejectsBadDatabaseDeclarationsWithTheirPlace) {
   EXPECT_EQ(error_for("databases:\n  - name: shop\n    colour: blue\n"),
             "FILE:3:5: unknown key \"databases[0].colour\" (known keys of a database: name, owner, extensions, "
-            "connection_limit, migrations, migrate_on_start)");
+            "connection_limit, migrations, migrate_on_start, baseline_on_migrate, baseline_version)");
   EXPECT_EQ(error_for("databases:\n  - owner: x\n"), "FILE:2:5: databases[0]: expected a name: for the database");
+  EXPECT_NE(error_for("databases:\n  - name: shop\n    baseline_version: not-a-version\n")
+                .find("FILE:3:23: databases[0].baseline_version: expected a version like 1 or 2.1"),
+            std::string::npos);
+  EXPECT_NE(error_for("databases:\n  - name: shop\n    baseline_on_migrate: yes please\n")
+                .find("FILE:3:26: databases[0].baseline_on_migrate: expected true or false"),
+            std::string::npos);
   EXPECT_EQ(error_for("databases:\n  - name: shop\n  - name: shop\n"),
             "FILE:3:5: databases[1]: database shop is declared twice");
   EXPECT_EQ(error_for("databases:\n  - name: shop\n    migrate_on_start: true\n"),

@@ -146,6 +146,26 @@ TEST_F(DbCli, BaselinesAnExistingDatabaseThenMigratesOnlyLaterVersions) {
   EXPECT_TRUE(contains(refused.output, "as it has already been initialized with (1,before berth)")) << refused.output;
 }
 
+// Flyway's refusal names its Java API; berth adds the flags it accepts, and they work.
+TEST_F(DbCli, ANonEmptySchemaIsRefusedWithBerthsOwnFlagsWhichBaselineOnMigrate) {
+  auto created =
+      run({"/usr/bin/psql", cluster_->connection_string(database_), "-c", "CREATE TABLE cli_existing (id int)"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  migrations_.write("V1__existing.sql", "CREATE TABLE cli_existing (id int);\n");
+  migrations_.write("V2__added.sql", "CREATE TABLE cli_added (id int);\n");
+  auto const refused = db("migrate");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(contains(refused.output, "but no schema history table")) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "`berth db migrate APP --baseline-on-migrate [--baseline-version V]`"))
+      << refused.output;
+
+  auto const migrated = db("migrate", {"--baseline-on-migrate", "--baseline-version", "1"});
+  ASSERT_EQ(migrated.exit_code, 0) << migrated.output;
+  EXPECT_TRUE(contains(migrated.output, "Successfully baselined schema with version: 1")) << migrated.output;
+  EXPECT_TRUE(contains(migrated.output, "Migrated to version 2 - added")) << migrated.output;
+  EXPECT_TRUE(contains(migrated.output, "Successfully applied 1 migration\n")) << migrated.output;
+}
+
 TEST_F(DbCli, RepairsAnEditedMigrationSoValidatePasses) {
   migrations_.write("V1__init.sql", "CREATE TABLE cli_repair (id int);\n");
   ASSERT_EQ(db("migrate").exit_code, 0);

@@ -38,6 +38,10 @@ struct Application {
   postgres::Database database;
   std::filesystem::path migrations;  ///< folder of V1__init.sql...; empty: none
   bool migrate_on_start = false;     ///< `berth serve` applies pending migrations before serving
+  /// Flyway's baselineOnMigrate: a first migrate of a database that already has tables (and no
+  /// history table) baselines it at baseline_version instead of refusing.
+  bool baseline_on_migrate = false;
+  std::string baseline_version;  ///< empty: Flyway's default, "1"
 };
 
 /// The whole configuration, with defaults that are the development defaults (data under
