@@ -6,6 +6,7 @@
 #include "berth/registry/http_client.hpp"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -233,6 +234,12 @@ struct Client::State {
                              X509_verify_cert_error_string(verify) +
                              ")\nHINT: give the file of the CA that signed it as the target's ca_file (or --ca-file), "
                              "or add that CA to the system store");
+      // What OpenSSL says when the answer to its ClientHello is not TLS: usually "HTTP/1.1 400".
+      if (ec.category() == boost::asio::error::get_ssl_category() &&
+          (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER ||
+           ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_PACKET_LENGTH_TOO_LONG))
+        throw ProtocolMismatch("tls handshake with " + where + " failed: this registry speaks plain HTTP, not HTTPS" +
+                               "\nHINT: use http://" + where + " (its traffic, credentials included, is unencrypted)");
       throw TransportError("tls handshake with " + where + " failed: " + describe(ec) + network_hint);
     }
     return connection;

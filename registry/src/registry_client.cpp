@@ -156,13 +156,19 @@ struct RegistryClient::State {
     auto text = what + " at " + origin + " failed: HTTP " + std::to_string(response.status) +
                 (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + message);
     (void)request;
+    // The hint follows the cause: no credentials at all, or credentials that are wrong or short.
+    bool const anonymous = target.username.empty();
     if (response.status == 401)
-      throw RegistryError(text + "\nHINT: check the credentials for " + origin +
-                              " (--creds USER:PASS, or the target's "
-                              "AWS credentials)",
+      throw RegistryError(text + (anonymous ? "\nHINT: " + origin + " wants a login and none was given: --creds USER:PASS"
+                                            : "\nHINT: check the credentials for " + origin +
+                                                  " (--creds USER:PASS, or the target's AWS credentials)"),
                           response.status, code);
     if (response.status == 403)
-      throw RegistryError(text + "\nHINT: the credentials work but lack push rights on this repository",
+      throw RegistryError(text + (anonymous ? "\nHINT: no credentials were given, and " + origin +
+                                                  " lets anonymous clients do less: --creds USER:PASS of an account "
+                                                  "with push rights on this repository"
+                                            : "\nHINT: the credentials of " + target.username +
+                                                  " work but lack push rights on this repository at " + origin),
                           response.status, code);
     bool const immutable = code == "TAG_INVALID" || code.find("ImageTagAlreadyExists") != std::string::npos ||
                            message.find("immutable") != std::string::npos;
@@ -217,6 +223,8 @@ struct RegistryClient::State {
       http::Response response;
       try {
         response = http.send(attempt);
+      } catch (http::ProtocolMismatch const&) {
+        throw;
       } catch (http::TransportError const& error) {
         if (++failures >= attempts) throw;
         auto delay = backoff(target.retry, failures);
@@ -308,6 +316,8 @@ void RegistryClient::upload_blob(std::string const& repository, Digest const& di
       }
       if (!retryable(response.status) || ++failures >= state_->target.retry.attempts)
         state_->refuse(put, response, "uploading " + digest.to_string());
+    } catch (http::ProtocolMismatch const&) {
+      throw;
     } catch (http::TransportError const&) {
       if (++failures >= state_->target.retry.attempts) throw;
     }

@@ -248,6 +248,21 @@ TEST_F(Promote, ExplainsWhatIsWrong) {
   EXPECT_EQ(untrusted.exit_code, 1);
   EXPECT_TRUE(contains(untrusted.output, "the certificate is not trusted")) << untrusted.output;
 
+  // No credentials at all: the hint says so, not that credentials lack rights.
+  auto const anonymous = source_.command(
+      {"promote", "api/app:v1", "--to-registry", "https://" + target_address(), "--ca-file", target_ca().string()});
+  EXPECT_EQ(anonymous.exit_code, 1);
+  EXPECT_TRUE(contains(anonymous.output, "wants a login and none was given: --creds USER:PASS")) << anonymous.output;
+  EXPECT_FALSE(contains(anonymous.output, "credentials work")) << anonymous.output;
+
+  // A plain-HTTP registry named without a scheme (https by default): said at once, never retried.
+  auto const plain = "127.0.0.1:" + std::to_string(source_.port());
+  auto const mismatch = source_.command({"promote", "api/app:v1", "--to-registry", plain});
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_TRUE(contains(mismatch.output, "this registry speaks plain HTTP, not HTTPS\nHINT: use http://" + plain))
+      << mismatch.output;
+  EXPECT_FALSE(contains(mismatch.output, "retrying")) << mismatch.output;
+
   auto const usage = source_.command({"promote", "api/app:v1"});
   EXPECT_EQ(usage.exit_code, 2) << usage.output;
   auto const bad_source = promote({"api/app"});

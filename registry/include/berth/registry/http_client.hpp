@@ -27,6 +27,13 @@ public:
   using Error::Error;
 };
 
+/// The server answered TLS with something else (a plain-HTTP registry behind an https:// URL):
+/// trying again cannot help, so it is never retried.
+class ProtocolMismatch : public TransportError {
+public:
+  using TransportError::TransportError;
+};
+
 /// "scheme://host[:port]/target" split up. Throws berth::Error on anything but http or https
 /// URLs with a host.
 struct Url {
