@@ -31,6 +31,8 @@ namespace {
 struct GlobalOptions {
   std::string config_file;
   std::string log_level;
+  std::string data;    ///< --data: volumes.primary
+  std::string backup;  ///< --backup: volumes.backup
 };
 
 Config load(GlobalOptions const& options, std::string const& file_override = {}) {
@@ -40,7 +42,15 @@ Config load(GlobalOptions const& options, std::string const& file_override = {})
   else if (!options.config_file.empty())
     explicit_path = options.config_file;
   auto file = find_config_file(explicit_path);
-  return file ? load_config(*file) : default_config();
+  auto config = file ? load_config(*file) : default_config();
+  // Every command that works on the volumes takes the same overrides as serve: a second instance
+  // can be inspected without writing a config file for it.
+  if (!options.data.empty() || !options.backup.empty()) {
+    if (!options.data.empty()) set_option(config, "volumes.primary", options.data, "--data");
+    if (!options.backup.empty()) set_option(config, "volumes.backup", options.backup, "--backup");
+    derive_paths(config);
+  }
+  return config;
 }
 
 }  // namespace
@@ -63,11 +73,12 @@ int run_cli(int argc, char** argv) {
   app.add_option("--log-level", global.log_level, "log level, overriding log.level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
+  app.add_option("--data", global.data, "primary volume directory, overriding volumes.primary (any command)");
+  app.add_option("--backup", global.backup, "backup volume directory, overriding volumes.backup (any command)");
+
   auto* serve_command = app.add_subcommand("serve", "run the appliance in the foreground until SIGTERM");
-  std::string listen, data, backup;
+  std::string listen;
   serve_command->add_option("--listen", listen, "HOST:PORT to listen on, overriding server.listen");
-  serve_command->add_option("--data", data, "primary volume directory, overriding volumes.primary");
-  serve_command->add_option("--backup", backup, "backup volume directory, overriding volumes.backup");
 
   auto* config_command = app.add_subcommand("config", "inspect the configuration");
   config_command->require_subcommand(1);
@@ -400,9 +411,6 @@ int run_cli(int argc, char** argv) {
     if (serve_command->parsed()) {
       auto config = load(global);
       if (!listen.empty()) set_option(config, "server.listen", listen, "--listen");
-      if (!data.empty()) set_option(config, "volumes.primary", data, "--data");
-      if (!backup.empty()) set_option(config, "volumes.backup", backup, "--backup");
-      derive_paths(config);
       if (global.log_level.empty()) set_log_level(config.log_level);
       return serve(config);
     }

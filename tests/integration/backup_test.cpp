@@ -131,6 +131,30 @@ TEST(BackupCli, SnapshotsKeepTheAccountFilesOutsideThePrimaryVolume) {
   EXPECT_EQ(read_file(kept), read_file(accounts.path() / "robots"));
 }
 
+// --data and --backup work on every command, as on serve: a second instance is inspected
+// without a config file of its own.
+TEST(BackupCli, EveryCommandTakesTheVolumeOverrides) {
+  BerthInstance berth;
+  auto const snapshot = berth.command({"backup", "run"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
+  auto const id = snapshot_ids(berth.command({"backup", "list"}).output).at(0);
+  TempDir elsewhere;  // a config that names no volumes: only the overrides do
+  auto const settings = elsewhere.write("settings.yaml", "postgres:\n  enabled: false\n");
+  auto const berth_here = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {BERTH_BINARY, "--config", settings.string()});
+    args.insert(args.end(), {"--data", berth.data_dir().string(), "--backup", berth.backup_dir().string()});
+    return run(args, {}, elsewhere.path());
+  };
+  auto const list = berth_here({"backup", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_TRUE(contains(list.output, id)) << list.output;
+  auto const status = berth_here({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_TRUE(contains(status.output, std::to_string(berth.process().pid()))) << status.output;
+  EXPECT_EQ(berth_here({"registry", "ls"}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(elsewhere.path() / "var"));  // nothing went to the default volume
+}
+
 // --force writes over a folder nobody uses, never over a live volume: not the running service's,
 // not a restored copy another berth serves, not the backup volume itself.
 TEST(BackupCli, RestoreRefusesAVolumeSomethingRunsOn) {
