@@ -8,6 +8,7 @@
 
 #include "applications.hpp"
 #include "berth/backup/drill.hpp"
+#include "berth/backup/snapshot.hpp"
 #include "berth/core/human.hpp"
 #include "berth/core/version.hpp"
 #include "berth/postgres/databases.hpp"
@@ -151,6 +152,16 @@ int status(Config const& config, std::ostream& out) {
   out << "berth " << berth::version << "\n";
   out << "primary volume: " << config.primary.string() << " (" << free_space(config.primary) << ")\n";
   out << "backup volume:  " << config.backup.string() << " (" << free_space(config.backup) << ")\n";
+  try {
+    auto const snapshots = backup::list_snapshots(config.snapshots);
+    if (snapshots.empty())
+      out << "newest snapshot: none yet (berth backup run)\n";
+    else
+      out << "newest snapshot: " << snapshots.back().id << ", finished " << snapshots.back().finished << " ("
+          << snapshots.size() << (snapshots.size() == 1 ? " snapshot" : " snapshots") << " on the backup volume)\n";
+  } catch (std::exception const& error) {
+    out << "newest snapshot: unreadable: " << error.what() << "\n";
+  }
   out << "last drill: " << describe_last_drill(config) << "\n";
   describe_registry(config, out);
   auto const pid = VolumeLock::holder(config.primary / "run" / "berth.lock");

@@ -21,6 +21,7 @@
 #include "berth/backup/snapshot.hpp"
 #include "berth/core/human.hpp"
 #include "berth/postgres/cluster.hpp"
+#include "berth/postgres/databases.hpp"
 #include "berth/postgres/installation.hpp"
 #include "berth/postgres/status.hpp"
 #include "berth/postgres/wal_archive.hpp"
@@ -406,6 +407,14 @@ void check_postgres(Config const& config, Report& report) {
     auto const server = postgres::server_status(cluster.connection_string());
     report.ok("postgres", "PostgreSQL " + server.version + " answers (berth pid " + std::to_string(*pid) + "), up " +
                               human_age(server.uptime_seconds));
+    // migrate_on_start closes a database whose migrations fail, so no app writes to a half-migrated
+    // schema: that is an outage of that app until someone acts.
+    for (auto const& database : postgres::list_databases(cluster.connection_string()))
+      if (!database.allows_connections)
+        report.error("databases",
+                     "database " + database.name + " is closed to connections: its migrations failed at start",
+                     "fix the migration (the log says which and why), then `berth db migrate " + database.name +
+                         "`, which reopens it on success");
     if (auto const failing = postgres::read_archive_failure(postgres::archive_failure_file(config.postgres.socket_dir)))
       report.error("wal archive", postgres::describe(*failing),
                    "fix what the reason names (a full or read-only backup volume, its owner); the server "

@@ -151,6 +151,7 @@ TEST(BackupCli, EveryCommandTakesTheVolumeOverrides) {
   auto const status = berth_here({"status"});
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_TRUE(contains(status.output, std::to_string(berth.process().pid()))) << status.output;
+  EXPECT_TRUE(contains(status.output, "newest snapshot: " + id + ", finished ")) << status.output;
   EXPECT_EQ(berth_here({"registry", "ls"}).exit_code, 0);
   EXPECT_FALSE(fs::exists(elsewhere.path() / "var"));  // nothing went to the default volume
 }

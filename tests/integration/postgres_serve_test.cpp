@@ -239,6 +239,11 @@ TEST(PostgresServe, MigrateOnStartClosesOnlyTheDatabaseWhoseMigrationsFail) {
       << berth.process().output();
   EXPECT_TRUE(contains(berth.process().output(), "nosuchtype")) << berth.process().output();
   EXPECT_TRUE(contains(berth.command({"db", "list"}).output, "closed (migrations failed)"));
+  auto const doctor = berth.command({"doctor"});
+  EXPECT_EQ(doctor.exit_code, 1) << doctor.output;
+  EXPECT_TRUE(contains(doctor.output, "database bad is closed to connections: its migrations failed at start"))
+      << doctor.output;
+  EXPECT_TRUE(contains(doctor.output, "then `berth db migrate bad`")) << doctor.output;
 
   // berth db APP works on the declared database with its owner role and folder; a failed migrate
   // leaves it closed, a successful one opens it.
