@@ -1359,10 +1359,55 @@ std::string closest_known(std::string const& unknown) {
   return best;
 }
 
+// The column (1-based) of a quote that opens a value on `line` and is not closed on it. YAML lets a
+// quoted value run on over the next lines, so a forgotten closing quote swallows them or breaks
+// the map far below; either way, the place to point at is the opening quote.
+std::optional<int> open_quote_column(std::string_view line) {
+  char open = 0;
+  int column = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char const c = line[i];
+    if (open == 0 && c == '#' && (i == 0 || line[i - 1] == ' ')) break;  // a comment
+    if (open == 0 && (c == '"' || c == '\'')) {
+      // A quote opens a scalar only where one starts: at the line's start, after ":", "-", "[", "{" or ",".
+      auto before = i;
+      while (before > 0 && line[before - 1] == ' ') --before;
+      if (before == 0 || std::string_view(":-[{,").find(line[before - 1]) != std::string_view::npos) {
+        open = c;
+        column = static_cast<int>(i) + 1;
+      }
+    } else if (open == '"' && c == '\\') {
+      ++i;  // an escape inside double quotes
+    } else if (open != 0 && c == open) {
+      if (open == '\'' && i + 1 < line.size() && line[i + 1] == '\'')
+        ++i;  // '' is a quote inside single quotes
+      else
+        open = 0;
+    }
+  }
+  if (open == 0) return std::nullopt;
+  return column;
+}
+
+std::string_view line_of(std::string const& text, int line_number) {  // 1-based; empty past the end
+  std::size_t start = 0;
+  for (int line = 1; line < line_number; ++line) {
+    start = text.find('\n', start);
+    if (start == std::string::npos) return {};
+    ++start;
+  }
+  auto const end = std::min(text.find('\n', start), text.size());
+  return std::string_view(text).substr(start, end - start);
+}
+
+constexpr char unclosed_quote_problem[] =
+    "YAML syntax error: this quote is never closed on its line (YAML reads the lines below into the value)"
+    "\nHINT: end the value with the same quote on the same line";
+
 class DocumentReader {
 public:
-  DocumentReader(std::string display_name, fs::path base_dir, Config& config)
-      : display_name_(std::move(display_name)), base_dir_(std::move(base_dir)), config_(config) {}
+  DocumentReader(std::string display_name, fs::path base_dir, Config& config, std::string const& text)
+      : display_name_(std::move(display_name)), base_dir_(std::move(base_dir)), config_(config), text_(text) {}
 
   void read_root(YAML::Node const& root) {
     if (root.IsNull()) return;  // empty, or only comments: all defaults
@@ -1370,6 +1415,12 @@ public:
       fail(root.Mark(), "expected a map at the top level (" + known_keys_under("") + "), got " + describe_node(root));
     }
     read_section(root, "");
+    // Every key is read even after one is wrong, so that one run names every mistake.
+    if (!errors_.empty()) {
+      std::string all;
+      for (auto const& error : errors_) all += (all.empty() ? "" : "\n") + error;
+      throw ConfigError(all);
+    }
   }
 
   [[noreturn]] void fail(YAML::Mark const& mark, std::string const& problem) const {
@@ -1384,6 +1435,28 @@ private:
     // would be silently ignored; catch it while walking.
     std::map<std::string, int> seen_on_line;
     for (auto const& entry : map) {
+      try {
+        try {
+          read_entry(entry, section, seen_on_line);
+        } catch (ConfigError const&) {
+          // A value that is wrong because its quote never closed: say that, where the quote opens.
+          auto const& value = entry.second;
+          if (value.IsScalar() && !value.Mark().is_null())
+            if (auto const column = open_quote_column(line_of(text_, value.Mark().line + 1))) {
+              YAML::Mark mark = value.Mark();
+              mark.column = *column - 1;
+              fail(mark, unclosed_quote_problem);
+            }
+          throw;
+        }
+      } catch (ConfigError const& error) {
+        errors_.push_back(error.what());
+      }
+    }
+  }
+
+  void read_entry(auto const& entry, std::string const& section, std::map<std::string, int>& seen_on_line) {
+    {
       YAML::Node const& key_node = entry.first;
       YAML::Node const& value = entry.second;
       if (!key_node.IsScalar()) fail(key_node.Mark(), "expected a key name, got " + describe_node(key_node));
@@ -1401,7 +1474,7 @@ private:
       if (Key const* key = flat_dotted ? nullptr : find_key(name)) {
         read_leaf(*key, key_node, value);
       } else if (!flat_dotted && is_section(name)) {
-        if (value.IsNull()) continue;  // "server:" with every key commented out
+        if (value.IsNull()) return;  // "server:" with every key commented out
         if (!value.IsMap()) {
           fail(value.Mark(), name + ": expected a map (" + known_keys_under(name) + "), got " + describe_node(value));
         }
@@ -1528,7 +1601,11 @@ private:
   std::string display_name_;
   fs::path base_dir_;
   Config& config_;
+  std::string const& text_;          // the file, for pointing at a quote left open
+  std::vector<std::string> errors_;  // one per key that was wrong, in file order
 };
+
+
 
 // Reads the whole file with POSIX calls so that the failure carries errno (iostreams lose it,
 // and opening a directory "succeeds" with them).
@@ -1600,12 +1677,19 @@ Config load_config(fs::path const& file) {
   std::string const text = read_file(file);
   Config config;
   config.source = fs::absolute(file).lexically_normal();
-  DocumentReader reader(display_name, config.source.parent_path(), config);
+  DocumentReader reader(display_name, config.source.parent_path(), config, text);
 
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);
   } catch (YAML::ParserException const& error) {
+    for (int line = 1; !error.mark.is_null() && line <= error.mark.line + 1; ++line)
+      if (auto const column = open_quote_column(line_of(text, line))) {
+        YAML::Mark mark;
+        mark.line = line - 1;
+        mark.column = *column - 1;
+        reader.fail(mark, unclosed_quote_problem);
+      }
     reader.fail(error.mark, "YAML syntax error: " + error.msg);
   }
   // A plain Load would silently ignore everything after a second "---"; a trailing "---"

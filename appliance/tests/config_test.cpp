@@ -575,6 +575,35 @@ TEST(Config, ReportsYamlSyntaxErrorsWithTheirPlace) {
   EXPECT_EQ(error_for("server:\n  listen: [::1]:5000\n"), "FILE:2:16: YAML syntax error: end of map not found");
 }
 
+TEST(Config, ReportsAQuoteLeftOpenWhereItOpens) {
+  EXPECT_EQ(error_for("log:\n  level: info\nserver:\n  listen: \"127.0.0.1:5000\n  threads: 4\n"),
+            "FILE:4:11: YAML syntax error: this quote is never closed on its line (YAML reads the lines below into "
+            "the value)\nHINT: end the value with the same quote on the same line");
+  EXPECT_EQ(error_for("server:\n  listen: '127.0.0.1:5000\n"),
+            "FILE:2:11: YAML syntax error: this quote is never closed on its line (YAML reads the lines below into "
+            "the value)\nHINT: end the value with the same quote on the same line");
+  // ...also where the open quote breaks the structure further down.
+  EXPECT_EQ(error_for("server:\n  listen: \"127.0.0.1:5000\n  threads: [1\nlog:\n  level: info\n")
+                .substr(0, 47),
+            "FILE:2:11: YAML syntax error: this quote is nev");
+  // Quotes inside values and comments are not openings.
+  EXPECT_EQ(error_for("server:\n  listen: [::1]:5000  # it's \"quoted\n"),
+            "FILE:2:16: YAML syntax error: end of map not found");
+}
+
+// One run names every mistake, each with its place, in file order.
+TEST(Config, ReportsEveryWrongKeyNotOnlyTheFirst) {
+  auto const message = error_for("server:\n  threads: many\n  colour: blue\nlog:\n  level: loud\n");
+  auto const threads = message.find("FILE:2:12: ");
+  auto const colour = message.find(".yaml:3:3: unknown key \"server.colour\"");
+  auto const level = message.find(".yaml:5:10: ");
+  EXPECT_NE(threads, std::string::npos) << message;
+  EXPECT_NE(colour, std::string::npos) << message;
+  EXPECT_NE(level, std::string::npos) << message;
+  EXPECT_LT(threads, colour);
+  EXPECT_LT(colour, level);
+}
+
 TEST(Config, RejectsASecondYamlDocument) {
   EXPECT_EQ(error_for("log:\n  level: info\n---\nlog:\n  level: debug\n"),
             "FILE:4:1: expected one YAML document, found a second one");
