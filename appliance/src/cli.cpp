@@ -328,7 +328,12 @@ int run_cli(int argc, char** argv) {
   }
 
   try {
-    if (!global.log_level.empty()) set_log_level(global.log_level);
+    // A command prints its result once, on stdout; its info lines would say it all again on
+    // stderr. Warnings and errors still show; --log-level info (or debug) shows the rest.
+    if (!global.log_level.empty())
+      set_log_level(global.log_level);
+    else if (!serve_command->parsed())
+      set_log_level("warn");
 
     if (check_command->parsed()) {
       auto config = load(global, check_file);

@@ -154,6 +154,10 @@ TEST(BackupCli, EveryCommandTakesTheVolumeOverrides) {
   EXPECT_TRUE(contains(status.output, "newest snapshot: " + id + ", finished ")) << status.output;
   EXPECT_EQ(berth_here({"registry", "ls"}).exit_code, 0);
   EXPECT_FALSE(fs::exists(elsewhere.path() / "var"));  // nothing went to the default volume
+  // The result once, on stdout: no info lines saying it again on stderr.
+  auto const again = berth_here({"backup", "run"});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_FALSE(contains(again.output, " info [")) << again.output;
 }
 
 // --force writes over a folder nobody uses, never over a live volume: not the running service's,
