@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
+#include <array>
+#include <chrono>
+#include <ctime>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -85,6 +88,33 @@ int registry_ls(Config const& config, std::string const& prefix, std::ostream& o
   }
   out << summaries.size() << (summaries.size() == 1 ? " repository, " : " repositories, ") << human_size(total)
       << " (blobs shared between repositories count in each)\n";
+  // Each tag with the manifest it names (what `promote REPO@DIGEST` and `pull REPO@DIGEST` take)
+  // and when it was last pushed.
+  std::vector<std::array<std::string, 3>> tag_rows;
+  std::size_t tag_width = 3;
+  for (auto const& summary : summaries)
+    for (auto const& tag : summary.tag_details) {
+      std::string pushed = "?";
+      if (tag.pushed) {
+        auto const seconds = std::chrono::system_clock::to_time_t(*tag.pushed);
+        std::tm utc{};
+        ::gmtime_r(&seconds, &utc);
+        char text[32];
+        std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &utc);
+        pushed = text;
+      }
+      tag_rows.push_back({summary.name + ":" + tag.name, tag.digest, pushed});
+      tag_width = std::max(tag_width, tag_rows.back()[0].size());
+    }
+  if (!tag_rows.empty()) {
+    std::snprintf(line, sizeof line, "\n%-*s  %-71s  %s\n", static_cast<int>(tag_width), "TAG", "DIGEST", "PUSHED (UTC)");
+    out << line;
+    for (auto const& row : tag_rows) {
+      std::snprintf(line, sizeof line, "%-*s  %-71s  %s\n", static_cast<int>(tag_width), row[0].c_str(), row[1].c_str(),
+                    row[2].c_str());
+      out << line;
+    }
+  }
   if (prefix.empty() || prefix.find('/') == std::string::npos) {
     out << "\nNAMESPACE  BLOBS       SIZE  QUOTA\n";
     for (auto const& usage : registry::namespace_usage(storage)) {

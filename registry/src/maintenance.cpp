@@ -68,6 +68,10 @@ std::vector<RepositorySummary> summarize(Storage const& storage, std::string con
     RepositorySummary summary;
     summary.name = name;
     summary.tags = storage.tags(name).value_or(std::vector<std::string>{});
+    for (auto const& tag : summary.tags) {
+      auto const digest = storage.resolve_tag(name, tag);
+      summary.tag_details.push_back({tag, digest ? digest->to_string() : "?", storage.tag_pushed(name, tag)});
+    }
     summary.manifests = storage.manifests(name).size();
     for (auto const& digest : storage.linked_blobs(name)) {
       std::error_code ec;

@@ -457,6 +457,14 @@ std::optional<Digest> Storage::resolve_tag(std::string const& repository, std::s
   return text ? Digest::parse(*text) : std::nullopt;
 }
 
+std::optional<std::chrono::system_clock::time_point> Storage::tag_pushed(std::string const& repository,
+                                                                        std::string const& tag) const {
+  std::error_code ec;
+  auto const time = fs::last_write_time(repository_dir(repository) / "_manifests" / "tags" / tag, ec);
+  if (ec) return std::nullopt;
+  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(std::chrono::file_clock::to_sys(time));
+}
+
 std::optional<StoredManifest> Storage::get_manifest(std::string const& repository, Digest const& digest) const {
   auto media_type = read_located(manifest_revision_path(repository, digest));
   if (!media_type) return std::nullopt;

@@ -2,6 +2,8 @@
 // them back, byte for byte; every OCI error code the registry answers, provoked over HTTP.
 #include <fstream>
 
+#include <regex>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -158,6 +160,10 @@ TEST_F(RegistrySkopeo, RepushIsIdempotentAndFsckIsClean) {
   auto ls = berth_.command({"registry", "ls", "api"});
   EXPECT_NE(ls.output.find("api/again"), std::string::npos) << ls.output;
   EXPECT_NE(ls.output.find("\n1 repository, "), std::string::npos) << ls.output;
+  // Each tag with the digest it names and when it was pushed.
+  EXPECT_TRUE(std::regex_search(ls.output, std::regex("\napi/again:v1 +" + image.manifest.digest +
+                                                       R"( +20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\n)")))
+      << ls.output;
   auto unknown = berth_.command({"registry", "ls", "apps/again"});
   EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
   EXPECT_NE(unknown.output.find("no namespace apps in this registry: its namespaces are api, site, model"),

@@ -3,6 +3,7 @@
 // Safe while `berth serve` runs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,9 +16,16 @@
 
 namespace berth::registry {
 
+struct TagSummary {
+  std::string name;
+  std::string digest;  ///< of the manifest it names
+  std::optional<std::chrono::system_clock::time_point> pushed;
+};
+
 struct RepositorySummary {
   std::string name;
   std::vector<std::string> tags;  ///< sorted
+  std::vector<TagSummary> tag_details;  ///< the same tags, with what they name and when they were pushed
   std::size_t manifests = 0;
   std::uint64_t bytes = 0;  ///< size of the blobs linked into the repository (each counted once)
 };

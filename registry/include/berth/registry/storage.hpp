@@ -14,6 +14,7 @@
 //   gc-trash/, gc.lock, gc.json                          garbage collection (gc.hpp)
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -163,6 +164,9 @@ public:
                       std::optional<std::string> const& tag, DigestAlgorithm algorithm = DigestAlgorithm::sha256);
   bool has_manifest(std::string const& repository, Digest const& digest) const;
   std::optional<Digest> resolve_tag(std::string const& repository, std::string const& tag) const;
+  /// When `tag` was last pushed (or moved): the time of its link. nullopt when there is no such tag.
+  std::optional<std::chrono::system_clock::time_point> tag_pushed(std::string const& repository,
+                                                                  std::string const& tag) const;
   std::optional<StoredManifest> get_manifest(std::string const& repository, Digest const& digest) const;
   /// Removes the manifest from `repository` with every tag that points to it and its referrer
   /// entry; false if it was not there.
