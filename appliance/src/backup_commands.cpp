@@ -20,6 +20,7 @@
 #include "berth/backup/snapshot.hpp"
 #include "berth/core/human.hpp"
 #include "berth/postgres/cluster.hpp"
+#include "volume_identity.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {
@@ -98,6 +99,9 @@ int with_summary(char const* command, std::ostream& out, std::function<int(nlohm
 }  // namespace
 
 int backup_run(Config const& config, std::ostream& out) {
+  // Snapshots of a restored copy must not mix with the original's on its backup volume.
+  if (std::filesystem::is_directory(config.primary) && !owns_backup_volume(config.primary, config.backup))
+    throw Error("refusing to take a snapshot: " + foreign_backup_volume_problem(config.primary, config.backup));
   return with_summary("backup run", out, [&](nlohmann::ordered_json& summary) {
     auto const snapshots = snapshot_config(config);
     std::optional<backup::SnapshotInfo> info;
@@ -305,7 +309,25 @@ int backup_restore(Config const& config, std::string id, std::filesystem::path c
         << (recovered.last_transaction.empty() ? std::string(" (no transaction after the snapshot)")
                                                : " (last transaction kept: " + recovered.last_transaction + ")");
   }
-  out << "\nstart berth on it with volumes.primary: " << target.string() << "\n";
+  // The copy is not the original: a new identity, so that it cannot take over the original's
+  // backup volume (WAL archive and snapshots) by being served beside it.
+  renew_primary_identity(target);
+  out << "\nstart berth on it with volumes.primary: " << target.string() << " (and a backup volume of its own)\n";
+  return 0;
+}
+
+int backup_adopt(Config const& config, std::ostream& out) {
+  auto const previous = backup_owner(config.backup);
+  auto const id = primary_identity(config.primary);
+  if (previous && *previous == id) {
+    out << "the backup volume " << config.backup.string() << " already belongs to " << config.primary.string() << " ("
+        << id << "); nothing changed\n";
+    return 0;
+  }
+  adopt_backup_volume(config.primary, config.backup);
+  out << "the backup volume " << config.backup.string() << " now belongs to " << config.primary.string() << " (" << id
+      << ")" << (previous ? "; it belonged to " + *previous : std::string()) << "\n"
+      << "restart berth to archive WAL and take snapshots there (systemctl restart berth)\n";
   return 0;
 }
 

@@ -33,6 +33,10 @@ int backup_drill(Config const& config, std::string const& id, std::filesystem::p
 /// `berth backup restore [ID] --to DIR [--force] [--pg-time TIME]`: with `pg_time` (non-empty) the
 /// database cluster is replayed from the WAL archive up to that moment; `id` may then be empty
 /// (the newest snapshot that ended before it).
+/// Makes the configured primary volume the owner of the backup volume (after losing the original
+/// a restored copy was made from). Returns the exit code.
+int backup_adopt(Config const& config, std::ostream& out);
+
 int backup_restore(Config const& config, std::string id, std::filesystem::path const& target, bool force,
                    std::string const& pg_time, std::ostream& out);
 

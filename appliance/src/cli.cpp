@@ -230,6 +230,9 @@ int run_cli(int argc, char** argv) {
     if (restore_id->count() == 0 && restore_time_option->count() == 0) throw CLI::RequiredError("ID (or --pg-time)");
   });
   bool prune_dry_run = false;
+  auto* backup_adopt_command = backup_command->add_subcommand(
+      "adopt", "make this primary volume the owner of the backup volume (its WAL archive and snapshots), after "
+               "losing the original a restored copy was made from");
   auto* backup_prune_command = backup_command->add_subcommand(
       "prune", "remove the snapshots retention (backup.keep_*) does not keep, and pool blobs none refers to");
   backup_prune_command->add_flag("--dry-run", prune_dry_run, "only print what would be removed");
@@ -400,6 +403,11 @@ int run_cli(int argc, char** argv) {
     if (backup_verify_command->parsed()) return backup_verify(load(global), backup_id, backup_all, std::cout);
     if (backup_prune_command->parsed()) return backup_prune(load(global), prune_dry_run, std::cout);
     if (backup_drill_command->parsed()) return backup_drill(load(global), backup_id, drill_scratch, std::cout);
+    if (backup_adopt_command->parsed()) {
+      auto const config = load(global);
+      act_as_owner_of(config.backup);
+      return backup_adopt(config, std::cout);
+    }
     if (backup_restore_command->parsed())
       return backup_restore(load(global), backup_id, restore_target, restore_force, restore_time, std::cout);
 

@@ -17,6 +17,7 @@
 #include "berth/proxy/routes.hpp"
 #include "berth/registry/gc.hpp"
 #include "berth/registry/maintenance.hpp"
+#include "volume_identity.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {
@@ -152,6 +153,8 @@ int status(Config const& config, std::ostream& out) {
   out << "berth " << berth::version << "\n";
   out << "primary volume: " << config.primary.string() << " (" << free_space(config.primary) << ")\n";
   out << "backup volume:  " << config.backup.string() << " (" << free_space(config.backup) << ")\n";
+  if (backup_volume_is_foreign(config.primary, config.backup))
+    out << "backup volume:  NOT THIS VOLUME'S: " << foreign_backup_volume_problem(config.primary, config.backup) << "\n";
   try {
     auto const snapshots = backup::list_snapshots(config.snapshots);
     if (snapshots.empty())

@@ -25,6 +25,7 @@
 #include "berth/postgres/installation.hpp"
 #include "berth/postgres/status.hpp"
 #include "berth/postgres/wal_archive.hpp"
+#include "volume_identity.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {
@@ -455,6 +456,11 @@ std::vector<Finding> examine(Config const& config, Clock::time_point now) {
   }
   check_clock_and_certificates(config, now, report);
   check_platform(config, report);
+  if (backup_volume_is_foreign(config.primary, config.backup)) {
+    auto const problem = foreign_backup_volume_problem(config.primary, config.backup);
+    auto const hint = problem.find("\nHINT: ");
+    report.error("backup owner", problem.substr(0, hint), problem.substr(hint + 7));
+  }
   check_postgres(config, report);
   return report.take();
 }

@@ -34,6 +34,7 @@
 #include "registry_commands.hpp"
 #include "systemd_notify.hpp"
 #include "tls_commands.hpp"
+#include "volume_identity.hpp"
 #include "volume_lock.hpp"
 
 namespace berth::appliance {
@@ -173,7 +174,8 @@ std::shared_ptr<proxy::Authenticator const> make_authenticator(Config const& con
 
 }  // namespace
 
-int serve(Config const& config) {
+int serve(Config const& given) {
+  auto config = given;
   auto log = logger("berth");
   log->info("starting berth {} pid={}", berth::version, ::getpid());
   std::istringstream summary(describe(config));
@@ -197,6 +199,14 @@ int serve(Config const& config) {
   make_volume_directory(config.primary);
   make_volume_directory(run_dir);
   VolumeLock lock(run_dir / "berth.lock");
+
+  // A restored copy served on the original's backup volume must not archive into the original's
+  // WAL archive: only the owner of the backup volume archives there.
+  if (config.postgres_enabled && !config.postgres.wal_archive_dir.empty() &&
+      !owns_backup_volume(config.primary, config.backup)) {
+    log->error("{}", foreign_backup_volume_problem(config.primary, config.backup));
+    config.postgres.wal_archive_dir.clear();
+  }
 
   // Clear crashed staging files and expired uploads before accepting new ones.
   registry::Storage registry_storage(config.registry);

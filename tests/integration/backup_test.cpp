@@ -160,6 +160,71 @@ TEST(BackupCli, EveryCommandTakesTheVolumeOverrides) {
   EXPECT_FALSE(contains(again.output, " info [")) << again.output;
 }
 
+// A restored copy served beside the original on the original's backup volume (the first hour's
+// trap): the copy has an identity of its own, archives no WAL there and takes no snapshot there,
+// so the original's archive holds only the original's WAL; `backup adopt` hands the volume over.
+TEST(BackupCli, ARestoredCopyOnTheOriginalsBackupVolumeLeavesItsArchiveAlone) {
+  BerthInstance berth(shop);
+  auto const url = trimmed(berth.command({"db", "url", "shop"}).output);
+  ASSERT_EQ(psql(url, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").exit_code, 0);
+  auto const snapshot = berth.command({"backup", "run"});
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
+  auto const id = snapshot_ids(berth.command({"backup", "list"}).output).at(0);
+
+  TempDir restored;
+  fs::permissions(restored.path(), fs::perms::others_exec, fs::perm_options::add);
+  auto const volume = restored.path() / "var";
+  ASSERT_EQ(berth.command({"backup", "restore", id, "--to", volume.string()}).exit_code, 0);
+  EXPECT_NE(read_file(volume / "identity"), read_file(berth.data_dir() / "identity"));
+
+  auto const config = restored.write("berth.yaml", std::string(shop) + "volumes:\n  primary: " + volume.string() +
+                                                       "\n  backup: " + berth.backup_dir().string() + "\n");
+  Process copy({BERTH_BINARY, "--config", config.string(), "serve", "--listen", "127.0.0.1:0"},
+               restored.path() / "serve.log", restored.path());
+  ASSERT_TRUE(copy.wait_for_output("listening address=", 90s)) << copy.output();
+  EXPECT_TRUE(contains(copy.output(), "belongs to another primary volume")) << copy.output();
+  EXPECT_TRUE(contains(copy.output(), "WAL archiving and snapshots are OFF here")) << copy.output();
+
+  // Both write and finish a WAL segment; only the original's reaches the archive.
+  auto const superuser = [](fs::path const& primary) {
+    std::ifstream secret(primary / "secrets" / "postgres-superuser");
+    std::string password;
+    secret >> password;
+    return "host=" + (primary / "run" / "postgres").string() + " user=berth dbname=postgres password=" + password;
+  };
+  auto const copy_url = trimmed(berth_with(config, {"db", "url", "shop"}).output);
+  ASSERT_EQ(psql(copy_url, "INSERT INTO t VALUES (2)").exit_code, 0);
+  EXPECT_EQ(trimmed(psql(superuser(volume), "SHOW archive_mode").output), "off");
+  ASSERT_EQ(psql(superuser(volume), "SELECT pg_switch_wal()").exit_code, 0);
+  ASSERT_EQ(psql(url, "INSERT INTO t VALUES (3)").exit_code, 0);
+  auto const switched = psql(superuser(berth.data_dir()), "SELECT pg_walfile_name(pg_switch_wal())");
+  ASSERT_EQ(switched.exit_code, 0) << switched.output;
+  auto const segment = trimmed(switched.output);
+  EXPECT_TRUE(eventually(60s, [&] { return fs::exists(berth.backup_dir() / "wal" / segment); }))
+      << berth.process().output();
+  EXPECT_FALSE(fs::exists(berth.data_dir() / "run" / "postgres" / "wal-archive-failure"))
+      << read_file(berth.data_dir() / "run" / "postgres" / "wal-archive-failure");
+  EXPECT_FALSE(contains(berth.process().output(), "archive-wal")) << berth.process().output();
+
+  // Snapshots, status and doctor of the copy say the same; the original's are untouched.
+  auto const refused = berth_with(config, {"backup", "run"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "refusing to take a snapshot: the backup volume")) << refused.output;
+  EXPECT_TRUE(contains(berth_with(config, {"status"}).output, "NOT THIS VOLUME'S")) << copy.output();
+  EXPECT_TRUE(contains(berth_with(config, {"doctor"}).output, "backup owner")) << copy.output();
+  EXPECT_EQ(snapshot_ids(berth.command({"backup", "list"}).output).size(), 1u);
+  EXPECT_EQ(berth.command({"backup", "verify", "--all"}).exit_code, 0);
+  EXPECT_FALSE(contains(berth.command({"status"}).output, "NOT THIS VOLUME'S"));
+
+  // After losing the original for good: the copy adopts the backup volume.
+  copy.send_signal(SIGTERM);
+  EXPECT_EQ(copy.wait_exit(60s), 0) << copy.output();
+  auto const adopted = berth_with(config, {"backup", "adopt"});
+  EXPECT_EQ(adopted.exit_code, 0) << adopted.output;
+  EXPECT_TRUE(contains(adopted.output, "now belongs to " + volume.string())) << adopted.output;
+  EXPECT_TRUE(contains(berth.command({"status"}).output, "NOT THIS VOLUME'S"));  // the original is the stranger now
+}
+
 // --force writes over a folder nobody uses, never over a live volume: not the running service's,
 // not a restored copy another berth serves, not the backup volume itself.
 TEST(BackupCli, RestoreRefusesAVolumeSomethingRunsOn) {
