@@ -201,9 +201,9 @@ int serve(Config const& given) {
   VolumeLock lock(run_dir / "berth.lock");
 
   // A restored copy served on the original's backup volume must not archive into the original's
-  // WAL archive: only the owner of the backup volume archives there.
-  if (config.postgres_enabled && !config.postgres.wal_archive_dir.empty() &&
-      !owns_backup_volume(config.primary, config.backup)) {
+  // WAL archive: only the owner of the backup volume archives there. The first start makes this
+  // volume's identity and claims a backup volume nobody owns yet.
+  if (!owns_backup_volume(config.primary, config.backup)) {
     log->error("{}", foreign_backup_volume_problem(config.primary, config.backup));
     config.postgres.wal_archive_dir.clear();
   }
