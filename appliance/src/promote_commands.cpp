@@ -56,15 +56,6 @@ std::string os_user() {
   return std::to_string(::geteuid());
 }
 
-std::string utc_now() {
-  auto const now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm parts{};
-  ::gmtime_r(&now, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
-
 // One JSON line, appended and fsync'ed: the record survives a crash right after the promotion.
 void append_audit(fs::path const& file, nlohmann::json const& record) {
   fs::create_directories(file.parent_path());
@@ -115,7 +106,7 @@ fs::path promotion_log_file(Config const& config) {
 int promote(Config const& config, PromoteOptions const& options, std::ostream& out) {
   auto const source = parse_source(options.source);
   auto const started = Clock::now();
-  nlohmann::json record = {{"time", utc_now()}, {"user", os_user()}, {"source", source.text()}};
+  nlohmann::json record = {{"time", utc_time(std::chrono::system_clock::now())}, {"user", os_user()}, {"source", source.text()}};
 
   std::string repository_prefix;
   std::unique_ptr<registry::ecr::Client> ecr;

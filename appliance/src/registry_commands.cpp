@@ -94,16 +94,8 @@ int registry_ls(Config const& config, std::string const& prefix, std::ostream& o
   std::size_t tag_width = 3;
   for (auto const& summary : summaries)
     for (auto const& tag : summary.tag_details) {
-      std::string pushed = "?";
-      if (tag.pushed) {
-        auto const seconds = std::chrono::system_clock::to_time_t(*tag.pushed);
-        std::tm utc{};
-        ::gmtime_r(&seconds, &utc);
-        char text[32];
-        std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &utc);
-        pushed = text;
-      }
-      tag_rows.push_back({summary.name + ":" + tag.name, tag.digest, pushed});
+      tag_rows.push_back({summary.name + ":" + tag.name, tag.digest,
+                          tag.pushed ? utc_time(*tag.pushed, "%Y-%m-%d %H:%M:%S") : std::string("?")});
       tag_width = std::max(tag_width, tag_rows.back()[0].size());
     }
   if (!tag_rows.empty()) {

@@ -17,6 +17,7 @@
 
 #include "berth/backup/snapshot.hpp"
 #include "berth/core/file_lock.hpp"
+#include "berth/core/human.hpp"
 #include "berth/core/log.hpp"
 #include "berth/postgres/cluster.hpp"
 #include "berth/registry/maintenance.hpp"
@@ -31,15 +32,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::system_clock;
 
 namespace {
-
-std::string utc_now() {
-  std::time_t const seconds = Clock::to_time_t(Clock::now());
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 std::string one_line(std::string text) {
   while (!text.empty() && text.back() == '\n') text.pop_back();
@@ -208,7 +200,7 @@ DrillResult drill_snapshot(Config const& config, std::string const& id, DrillOpt
   };
   DrillResult result;
   result.snapshot_id = id;
-  result.started = utc_now();
+  result.started = utc_time(std::chrono::system_clock::now());
   auto const manifest = detail::read_manifest(config, id);
   FileLock lock(config.volume / ".lock");
   if (!lock.locked())

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <vector>
 
+#include "berth/core/human.hpp"
 #include "berth/core/random.hpp"
 
 namespace berth::postgres {
@@ -154,15 +155,6 @@ std::string describe(ArchiveFailure const& failure) {
 
 namespace {
 
-std::string utc_now() {
-  auto const now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
 std::string one_line(std::string text) {
   for (auto& c : text)
     if (c == '\n' || c == '\r') c = ' ';
@@ -174,7 +166,7 @@ std::string one_line(std::string text) {
 void record_archive_failure(fs::path const& file, std::string const& wal, std::string const& reason) {
   try {
     auto record = read_archive_failure(file).value_or(ArchiveFailure{});
-    auto const now = utc_now();
+    auto const now = utc_time(std::chrono::system_clock::now());
     if (record.since.empty()) record.since = now;
     record.last = now;
     record.attempts += 1;
