@@ -27,7 +27,7 @@ public:
   /// Probes once before returning, then every `interval` until destroyed. With `postgres`, the
   /// PostgreSQL part is "starting" (unhealthy) until watch_postgres() names the cluster.
   Health(std::filesystem::path registry_root, bool postgres,
-         std::chrono::milliseconds interval = std::chrono::seconds(2));
+         std::chrono::milliseconds interval = std::chrono::seconds(5));
   ~Health();
   Health(Health const&) = delete;
   Health& operator=(Health const&) = delete;
