@@ -29,6 +29,25 @@ TEST(Serve, AnswersHealthzWithJsonStatus) {
   EXPECT_TRUE(status["uptime_seconds"].is_number_integer());
 }
 
+// The README's run command finds the configuration as every berth command does (here
+// BERTH_CONFIG) and passes its arguments on to serve.
+TEST(Serve, TheRunScriptHonoursBerthConfigAndPassesItsArgumentsOn) {
+  namespace fs = std::filesystem;
+  if (fs::path(BERTH_BINARY) != fs::path(BERTH_SOURCE_DIR) / "build" / "bin" / "berth")
+    GTEST_SKIP() << "scripts/run.sh builds ./build; these tests come from another build folder";
+  TempDir dir;
+  auto const config = dir.write("mine.yaml", "postgres:\n  enabled: false\nvolumes:\n  primary: " +
+                                                 (dir.path() / "var").string() + "\n  backup: " +
+                                                 (dir.path() / "backup").string() + "\n");
+  Process script({"/bin/bash", BERTH_SOURCE_DIR "/scripts/run.sh", "--listen", "127.0.0.1:0"}, dir.path() / "run.log",
+                 dir.path(), {"BERTH_CONFIG=" + config.string()});
+  ASSERT_TRUE(script.wait_for_output("listening address=127.0.0.1:", 300s)) << script.output();
+  EXPECT_NE(script.output().find("config config=" + config.string()), std::string::npos) << script.output();
+  EXPECT_TRUE(fs::exists(dir.path() / "var" / "run" / "berth.lock"));
+  script.send_signal(SIGTERM);
+  EXPECT_EQ(script.wait_exit(30s), 0) << script.output();
+}
+
 TEST(Serve, AnnouncesRegistryV2OnTheApiBase) {
   BerthInstance berth;
   auto response = http_request("127.0.0.1", berth.port(), "GET", "/v2/");
