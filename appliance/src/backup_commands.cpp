@@ -132,8 +132,22 @@ int backup_run(Config const& config, std::ostream& out) {
   });
 }
 
-int backup_list(Config const& config, std::ostream& out) {
+int backup_list(Config const& config, bool json, std::ostream& out) {
   auto const snapshots = backup::list_snapshots(snapshot_config(config));
+  if (json) {
+    auto list = nlohmann::ordered_json::array();
+    for (auto const& info : snapshots)
+      list.push_back({{"id", info.id},
+                      {"started", info.started},
+                      {"finished", info.finished},
+                      {"duration_seconds", info.duration_seconds},
+                      {"bytes_added", info.bytes_added},
+                      {"bytes_total", info.bytes_total},
+                      {"blobs", info.blobs},
+                      {"has_database", info.has_database}});
+    out << list.dump(2) << "\n";
+    return 0;
+  }
   if (snapshots.empty()) {
     out << "no snapshots on " << config.snapshots.volume.string() << "\n";
     return 0;

@@ -17,7 +17,7 @@ namespace berth::appliance {
 int backup_run(Config const& config, std::ostream& out);
 
 /// `berth backup list`: id, time, bytes added, total, duration, status.
-int backup_list(Config const& config, std::ostream& out);
+int backup_list(Config const& config, bool json, std::ostream& out);
 
 /// `berth backup verify [ID|--all]` (no ID: the newest): 1 and every mismatch named when any.
 int backup_verify(Config const& config, std::string const& id, bool all, std::ostream& out);

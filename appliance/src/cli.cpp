@@ -92,6 +92,9 @@ int run_cli(int argc, char** argv) {
   auto* ls_command = registry_command->add_subcommand("ls", "list repositories with their tags and sizes");
   std::string ls_prefix;
   ls_command->add_option("NAMESPACE", ls_prefix, "only repositories under this namespace or repository (e.g. api)");
+  // --json on every listing: one JSON document on stdout, in the shape the README documents.
+  bool json_output = false;
+  ls_command->add_flag("--json", json_output, "one JSON document instead of the table");
   auto* fsck_command = registry_command->add_subcommand(
       "fsck", "rehash every blob and check every manifest's references; exit 1 if anything is damaged");
   bool fsck_repair = false;
@@ -179,6 +182,7 @@ int run_cli(int argc, char** argv) {
   create_command->add_option("--extension", create_options.extensions, "extension to install (repeatable)");
   auto* list_command =
       db_command->add_subcommand("list", "list the application databases with owner, size and connections");
+  list_command->add_flag("--json", json_output, "a JSON array instead of the table");
   std::string url_name;
   auto* url_command = db_command->add_subcommand(
       "url", "print the connection URL (with the password) of an application database's owner role");
@@ -207,6 +211,7 @@ int run_cli(int argc, char** argv) {
   auto* backup_run_command = backup_command->add_subcommand(
       "run", "take a snapshot: registry, PostgreSQL base backup, configuration and secrets");
   auto* backup_list_command = backup_command->add_subcommand("list", "list the complete snapshots");
+  backup_list_command->add_flag("--json", json_output, "a JSON array instead of the table");
   auto* backup_verify_command = backup_command->add_subcommand(
       "verify", "rehash a snapshot (default: the newest) against its manifest; exit 1 naming any mismatch");
   std::string backup_id;
@@ -253,6 +258,7 @@ int run_cli(int argc, char** argv) {
   auto* user_passwd_command = user_command->add_subcommand("passwd", "set a new password for a user");
   auto* user_del_command = user_command->add_subcommand("del", "remove a user and their group memberships");
   auto* user_list_command = user_command->add_subcommand("list", "list the users and their groups");
+  user_list_command->add_flag("--json", json_output, "a JSON array instead of the list");
   for (auto* command : {user_add_command, user_passwd_command, user_del_command})
     command->add_option("NAME", user_name, "user name")->required();
   user_add_command->add_option("--group", user_groups, "put the user in this group (repeatable)");
@@ -369,7 +375,7 @@ int run_cli(int argc, char** argv) {
     if (db_commands[2]->parsed())
       return run_db([&](Config const& c, DbTarget const& t) { return db_validate(c, t, std::cout); });
     if (create_command->parsed()) return db_create(load(global), create_options, std::cout);
-    if (list_command->parsed()) return db_list(load(global), std::cout);
+    if (list_command->parsed()) return db_list(load(global), json_output, std::cout);
     if (url_command->parsed()) return db_url(load(global), url_name, std::cout);
     if (status_command->parsed()) return status(load(global), std::cout);
     if (doctor_command->parsed()) return doctor([&] { return load(global); }, doctor_json, std::cout);
@@ -380,7 +386,7 @@ int run_cli(int argc, char** argv) {
       return run_db([&](Config const& c, DbTarget const& t) { return db_repair(c, t, std::cout); });
     if (db_clean_command->parsed())
       return run_db([&](Config const& c, DbTarget const& t) { return db_clean(c, t, allow_clean, std::cout); });
-    if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, std::cout);
+    if (ls_command->parsed()) return registry_ls(load(global), ls_prefix, json_output, std::cout);
     if (fsck_command->parsed()) return registry_fsck(load(global), fsck_repair, std::cout);
     if (gc_command->parsed()) return registry_gc(load(global), gc_options, std::cout);
     if (retention_command->parsed()) return registry_retention(load(global), retention_options, std::cout);
@@ -388,7 +394,7 @@ int run_cli(int argc, char** argv) {
     if (user_add_command->parsed()) return user_add(load(global), user_name, user_groups, password_input, std::cout);
     if (user_passwd_command->parsed()) return user_passwd(load(global), user_name, password_input, std::cout);
     if (user_del_command->parsed()) return user_del(load(global), user_name, std::cout);
-    if (user_list_command->parsed()) return user_list(load(global), std::cout);
+    if (user_list_command->parsed()) return user_list(load(global), json_output, std::cout);
     if (!robot_expires.empty()) robot_options.lifetime = parse_robot_lifetime(robot_expires);
     if (robot_add_command->parsed()) return robot_add(load(global), robot_options, std::cout, std::cerr);
     if (robot_list_command->parsed()) return robot_list(load(global), std::cout);
@@ -399,7 +405,7 @@ int run_cli(int argc, char** argv) {
     if (tls_ca_command->parsed()) return tls_ca(load(global), std::cout);
     if (tls_issue_command->parsed()) return tls_issue(load(global), std::cout);
     if (backup_run_command->parsed()) return backup_run(load(global), std::cout);
-    if (backup_list_command->parsed()) return backup_list(load(global), std::cout);
+    if (backup_list_command->parsed()) return backup_list(load(global), json_output, std::cout);
     if (backup_verify_command->parsed()) return backup_verify(load(global), backup_id, backup_all, std::cout);
     if (backup_prune_command->parsed()) return backup_prune(load(global), prune_dry_run, std::cout);
     if (backup_drill_command->parsed()) return backup_drill(load(global), backup_id, drill_scratch, std::cout);

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "applications.hpp"
 #include "berth/backup/drill.hpp"
 #include "berth/backup/snapshot.hpp"
@@ -65,9 +67,22 @@ int db_create(Config const& config, CreateOptions const& options, std::ostream& 
   return 0;
 }
 
-int db_list(Config const& config, std::ostream& out) {
+int db_list(Config const& config, bool json, std::ostream& out) {
   with_cluster(config, [&](postgres::Cluster& cluster) {
     auto const databases = postgres::list_databases(cluster.connection_string());
+    if (json) {
+      auto list = nlohmann::ordered_json::array();
+      for (auto const& database : databases)
+        list.push_back({{"name", database.name},
+                        {"owner", database.owner},
+                        {"size_bytes", database.size_bytes},
+                        {"connections", database.connections},
+                        {"connection_limit", database.connection_limit},  // -1: no limit
+                        {"declared", find_application(config, database.name) != nullptr},
+                        {"open", database.allows_connections}});
+      out << list.dump(2) << "\n";
+      return;
+    }
     char line[512];
     std::snprintf(line, sizeof line, "%-24s %-20s %10s %11s %6s %-8s %s\n", "NAME", "OWNER", "SIZE", "CONNECTIONS",
                   "LIMIT", "DECLARED", "STATE");

@@ -18,7 +18,7 @@ struct CreateOptions {
 /// Creates the database and its owner role when missing (idempotent). Returns the exit code.
 int db_create(Config const& config, CreateOptions const& options, std::ostream& out);
 /// Prints every application database with owner, size, connections and limits.
-int db_list(Config const& config, std::ostream& out);
+int db_list(Config const& config, bool json, std::ostream& out);
 /// Prints the connection URL (with password) of `name`'s owner role.
 int db_url(Config const& config, std::string const& name, std::ostream& out);
 /// Prints the state of the service, PostgreSQL, its databases and the WAL archive. Returns 0 when

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "berth/core/file_lock.hpp"
 #include "berth/core/human.hpp"
 #include "berth/core/log.hpp"
@@ -59,7 +61,7 @@ void act_as_volume_owner(Config const& config) {
   act_as_owner_of(config.primary);
 }
 
-int registry_ls(Config const& config, std::string const& prefix, std::ostream& out) {
+int registry_ls(Config const& config, std::string const& prefix, bool json, std::ostream& out) {
   auto const& namespaces = config.registry.namespaces;
   if (auto const name_space = prefix.substr(0, prefix.find('/'));
       !prefix.empty() && std::find(namespaces.begin(), namespaces.end(), name_space) == namespaces.end()) {
@@ -71,6 +73,27 @@ int registry_ls(Config const& config, std::string const& prefix, std::ostream& o
   }
   registry::Storage storage(readable(config));
   auto summaries = registry::summarize(storage, prefix);
+  if (json) {
+    auto repositories = nlohmann::ordered_json::array();
+    for (auto const& summary : summaries) {
+      auto tags = nlohmann::ordered_json::array();
+      for (auto const& tag : summary.tag_details)
+        tags.push_back({{"name", tag.name},
+                        {"digest", tag.digest},
+                        {"pushed", tag.pushed ? nlohmann::ordered_json(utc_time(*tag.pushed)) : nullptr}});
+      repositories.push_back(
+          {{"name", summary.name}, {"manifests", summary.manifests}, {"bytes", summary.bytes}, {"tags", tags}});
+    }
+    auto namespaces = nlohmann::ordered_json::array();
+    for (auto const& usage : registry::namespace_usage(storage))
+      if (prefix.empty() || usage.name == prefix.substr(0, prefix.find('/')))
+        namespaces.push_back({{"name", usage.name},
+                              {"bytes", usage.bytes},
+                              {"blobs", usage.blobs},
+                              {"quota_bytes", usage.quota ? nlohmann::ordered_json(*usage.quota) : nullptr}});
+    out << nlohmann::ordered_json{{"repositories", repositories}, {"namespaces", namespaces}}.dump(2) << "\n";
+    return 0;
+  }
   std::size_t width = 10;
   for (auto const& summary : summaries) width = std::max(width, summary.name.size());
   char line[512];

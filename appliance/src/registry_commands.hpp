@@ -25,7 +25,7 @@ void act_as_owner_of(std::filesystem::path const& path);
 void act_as_volume_owner(Config const& config);
 
 /// `berth registry ls [NAMESPACE]`: repositories, their tags and sizes. Returns the exit code.
-int registry_ls(Config const& config, std::string const& prefix, std::ostream& out);
+int registry_ls(Config const& config, std::string const& prefix, bool json, std::ostream& out);
 
 /// `berth registry fsck [--repair]`: rehash every blob, check every reference; 1 if anything
 /// is (still) damaged. --repair restores damaged or missing blobs from the backup volume's pool.

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "berth/proxy/htpasswd.hpp"
 #include "volume_lock.hpp"
 
@@ -131,9 +133,15 @@ int user_del(Config const& config, std::string const& name, std::ostream& out) {
   return 0;
 }
 
-int user_list(Config const& config, std::ostream& out) {
+int user_list(Config const& config, bool json, std::ostream& out) {
   auto const users = proxy::HtpasswdFile::read(htpasswd_file(config));
   auto const group_file = proxy::GroupFile::read(groups_file(config));
+  if (json) {
+    auto list = nlohmann::ordered_json::array();
+    for (auto const& user : users.users()) list.push_back({{"name", user}, {"groups", group_file.groups_of(user)}});
+    out << list.dump(2) << "\n";
+    return 0;
+  }
   for (auto const& user : users.users()) {
     auto const groups = group_file.groups_of(user);
     out << user << (groups.empty() ? "" : "  groups: " + joined(groups)) << "\n";

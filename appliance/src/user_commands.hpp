@@ -30,6 +30,6 @@ int user_passwd(Config const& config, std::string const& name, PasswordInput con
 int user_del(Config const& config, std::string const& name, std::ostream& out);
 
 /// `berth user list`: one line per user with their groups.
-int user_list(Config const& config, std::ostream& out);
+int user_list(Config const& config, bool json, std::ostream& out);
 
 }  // namespace berth::appliance

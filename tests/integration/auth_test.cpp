@@ -240,6 +240,8 @@ TEST(UserCommands, AddPasswdListDel) {
   EXPECT_EQ(read_file(dir.path() / "var" / "secrets" / "groups"), "ci: carol\ndev: carol\n");
   EXPECT_EQ(berth({"add", "dave", "--password-stdin"}, "d\n").exit_code, 0);
   EXPECT_EQ(berth({"list"}).output, "carol  groups: ci,dev\ndave\n");
+  EXPECT_EQ(nlohmann::json::parse(berth({"list", "--json"}).output),
+            nlohmann::json::parse(R"([{"name":"carol","groups":["ci","dev"]},{"name":"dave","groups":[]}])"));
 
   auto const again = berth({"add", "carol", "--password-stdin"}, "x\n");
   EXPECT_EQ(again.exit_code, 1);

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "backup_cli.hpp"
 #include "command_output.hpp"
@@ -148,6 +149,11 @@ TEST(BackupCli, EveryCommandTakesTheVolumeOverrides) {
   auto const list = berth_here({"backup", "list"});
   EXPECT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(contains(list.output, id)) << list.output;
+  auto const listed = nlohmann::json::parse(berth_here({"backup", "list", "--json"}).output);
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["id"], id);
+  EXPECT_TRUE(listed[0]["bytes_total"].is_number());
+  EXPECT_EQ(listed[0]["has_database"], false);
   auto const status = berth_here({"status"});
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_TRUE(contains(status.output, std::to_string(berth.process().pid()))) << status.output;

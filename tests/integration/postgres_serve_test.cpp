@@ -90,6 +90,13 @@ TEST(PostgresServe, FirstStartCreatesClusterAndAppsAndARestartReusesThem) {
   ASSERT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(std::regex_search(list.output, std::regex(R"(\nbilling +billing_app +[0-9.]+ [KM]iB +0 +10 +yes +open)")))
       << list.output;
+  auto const listed = nlohmann::json::parse(berth.command({"db", "list", "--json"}).output);
+  auto const billing = std::find_if(listed.begin(), listed.end(), [](auto const& d) { return d["name"] == "billing"; });
+  ASSERT_NE(billing, listed.end()) << listed.dump();
+  EXPECT_EQ((*billing)["owner"], "billing_app");
+  EXPECT_EQ((*billing)["connection_limit"], 10);
+  EXPECT_EQ((*billing)["declared"], true);
+  EXPECT_EQ((*billing)["open"], true);
   auto status = berth.command({"status"});
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_TRUE(contains(status.output, "postgres: running, PostgreSQL ")) << status.output;

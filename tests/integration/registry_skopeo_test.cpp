@@ -164,6 +164,11 @@ TEST_F(RegistrySkopeo, RepushIsIdempotentAndFsckIsClean) {
   EXPECT_TRUE(std::regex_search(ls.output, std::regex("\napi/again:v1 +" + image.manifest.digest +
                                                        R"( +20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\n)")))
       << ls.output;
+  auto const listed = nlohmann::json::parse(berth_.command({"registry", "ls", "api", "--json"}).output);
+  EXPECT_EQ(listed["repositories"][0]["name"], "api/again") << listed.dump();
+  EXPECT_EQ(listed["repositories"][0]["tags"][0]["name"], "v1") << listed.dump();
+  EXPECT_EQ(listed["repositories"][0]["tags"][0]["digest"], image.manifest.digest) << listed.dump();
+  EXPECT_EQ(listed["namespaces"][0]["name"], "api") << listed.dump();
   auto unknown = berth_.command({"registry", "ls", "apps/again"});
   EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
   EXPECT_NE(unknown.output.find("no namespace apps in this registry: its namespaces are api, site, model"),
