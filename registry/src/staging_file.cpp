@@ -82,12 +82,15 @@ void StagingFile::request_sync() {
   }
   if (syncer_.joinable())
     changed_.notify_all();
-  else
+  else {
     syncer_ = std::thread([this] { sync_behind(); });
+    // Named here, not by the thread itself: the name is there as soon as the thread is (as top
+    // and perf show it).
+    ::pthread_setname_np(syncer_.native_handle(), "upload-sync");
+  }
 }
 
 void StagingFile::sync_behind() {
-  ::pthread_setname_np(::pthread_self(), "upload-sync");  // as top and perf show it
   std::unique_lock lock(mutex_);
   for (;;) {
     changed_.wait(lock, [&] { return sync_requested_ || stopping_; });
