@@ -277,6 +277,12 @@ int serve(Config const& given) {
 
   // After the bind, so a taken port fails fast; clients queue in the backlog meanwhile.
   std::unique_ptr<postgres::Cluster> cluster;  // stopped (fast shutdown) after the front door
+  // Declared after the cluster, so gone before it however serve ends: no probe reaches a
+  // cluster that is stopping or gone.
+  struct Unwatch {
+    Health& health;
+    ~Unwatch() { health.watch_postgres(nullptr); }
+  } const unwatch{*health};
   if (config.postgres_enabled) {
     cluster = start_postgres(config);
     health->watch_postgres(cluster.get());
@@ -285,7 +291,7 @@ int serve(Config const& given) {
   }
   notify_systemd("READY=1\nSTATUS=serving on " + server.local_address());
   server.run();
-  health->watch_postgres(nullptr);  // no probe may reach the cluster while it stops
+  health->watch_postgres(nullptr);
   cluster.reset();
   log->info("berth stopped");
   return 0;
