@@ -99,10 +99,10 @@ int with_summary(char const* command, std::ostream& out, std::function<int(nlohm
 }  // namespace
 
 int backup_run(Config const& config, std::ostream& out) {
-  // Snapshots of a restored copy must not mix with the original's on its backup volume.
-  if (std::filesystem::is_directory(config.primary) && !owns_backup_volume(config.primary, config.backup))
-    throw Error("refusing to take a snapshot: " + foreign_backup_volume_problem(config.primary, config.backup));
   return with_summary("backup run", out, [&](nlohmann::ordered_json& summary) {
+    // Snapshots of a restored copy must not mix with the original's on its backup volume.
+    if (std::filesystem::is_directory(config.primary) && !owns_backup_volume(config.primary, config.backup))
+      throw Error("refusing to take a snapshot: " + foreign_backup_volume_problem(config.primary, config.backup));
     auto const snapshots = snapshot_config(config);
     std::optional<backup::SnapshotInfo> info;
     if (config.postgres_enabled) {

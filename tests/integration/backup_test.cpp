@@ -216,6 +216,7 @@ TEST(BackupCli, ARestoredCopyOnTheOriginalsBackupVolumeLeavesItsArchiveAlone) {
   auto const refused = berth_with(config, {"backup", "run"});
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_TRUE(contains(refused.output, "refusing to take a snapshot: the backup volume")) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "{\"command\":\"backup run\",\"ok\":false")) << refused.output;
   EXPECT_TRUE(contains(berth_with(config, {"status"}).output, "NOT THIS VOLUME'S")) << copy.output();
   EXPECT_TRUE(contains(berth_with(config, {"doctor"}).output, "backup owner")) << copy.output();
   EXPECT_EQ(snapshot_ids(berth.command({"backup", "list"}).output).size(), 1u);
