@@ -1,5 +1,10 @@
 #include "volume_identity.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "berth/core/error.hpp"
@@ -18,17 +23,27 @@ std::optional<std::string> read_id(fs::path const& file) {
   return id;
 }
 
-// Written whole under a temporary name, then renamed: a crash leaves the old file or the new one.
+// Written whole and synced under a temporary name, then renamed and the folder synced: after a
+// crash or a power cut the file holds the old id or the new one, never nothing (an empty identity
+// would make a volume a stranger to its own backup volume).
 void write_id(fs::path const& file, std::string const& id) {
   auto const temp = file.string() + ".tmp-" + random_hex(4);
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << id << "\n";
-    if (!out.flush()) throw Error("cannot write " + temp + "\nHINT: check the volume is mounted and writable");
+  auto const fail = [&](std::string const& what) {
+    auto const error = std::string(std::strerror(errno));
+    ::unlink(temp.c_str());
+    return Error("cannot write " + file.string() + ": " + what + ": " + error +
+                 "\nHINT: check the volume is mounted and writable by the user berth runs as");
+  };
+  int const fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw fail("create");
+  auto const text = id + "\n";
+  bool const written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  if (::close(fd) != 0 || !written) throw fail("write");
+  if (::rename(temp.c_str(), file.c_str()) != 0) throw fail("rename");
+  if (int const dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
-  std::error_code ec;
-  fs::rename(temp, file, ec);
-  if (ec) throw Error("cannot write " + file.string() + ": " + ec.message());
 }
 
 }  // namespace
