@@ -35,6 +35,16 @@ std::string manifest_digest(std::uint16_t port, std::string const& target) {
 
 constexpr char shop[] = "postgres:\n  enabled: true\ndatabases:\n  - name: shop\n";
 
+// Runs `sql` in the shop database of the running service, then takes a snapshot; its id.
+std::string snapshot_after(BerthInstance& berth, std::string const& sql) {
+  auto const written = psql(trimmed(berth.command({"db", "url", "shop"}).output), sql);
+  EXPECT_EQ(written.exit_code, 0) << written.output;
+  auto const snapshot = berth.command({"backup", "run"});
+  EXPECT_EQ(snapshot.exit_code, 0) << snapshot.output;
+  auto const ids = snapshot_ids(berth.command({"backup", "list"}).output);
+  return ids.empty() ? std::string("(no snapshot)") : ids.back();
+}
+
 // `berth serve` on a restored primary volume, with a config of its own beside it.
 struct RestoredService {
   fs::path config;
@@ -172,10 +182,7 @@ TEST(BackupCli, EveryCommandTakesTheVolumeOverrides) {
 TEST(BackupCli, ARestoredCopyOnTheOriginalsBackupVolumeLeavesItsArchiveAlone) {
   BerthInstance berth(shop);
   auto const url = trimmed(berth.command({"db", "url", "shop"}).output);
-  ASSERT_EQ(psql(url, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").exit_code, 0);
-  auto const snapshot = berth.command({"backup", "run"});
-  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
-  auto const id = snapshot_ids(berth.command({"backup", "list"}).output).at(0);
+  auto const id = snapshot_after(berth, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
 
   TempDir restored;
   fs::permissions(restored.path(), fs::perms::others_exec, fs::perm_options::add);
@@ -237,10 +244,7 @@ TEST(BackupCli, ARestoredCopyOnTheOriginalsBackupVolumeLeavesItsArchiveAlone) {
 TEST(BackupCli, RestoreRefusesAVolumeSomethingRunsOn) {
   BerthInstance berth(shop);
   auto const url = trimmed(berth.command({"db", "url", "shop"}).output);
-  ASSERT_EQ(psql(url, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)").exit_code, 0);
-  auto const snapshot = berth.command({"backup", "run"});
-  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.output;
-  auto const id = snapshot_ids(berth.command({"backup", "list"}).output).at(0);
+  auto const id = snapshot_after(berth, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)");
 
   auto const over_live = berth.command({"backup", "restore", id, "--to", berth.data_dir().string(), "--force"});
   EXPECT_EQ(over_live.exit_code, 1) << over_live.output;

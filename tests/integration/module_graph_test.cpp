@@ -1,4 +1,4 @@
-// The module dependency graph points downwards (../shared/DESIGN.md): every `#include
+// The module dependency graph points downwards (docs/ARCHITECTURE.md): every `#include
 // "berth/<module>/..."` in a module's sources must name the module itself or one it may use.
 #include <filesystem>
 #include <fstream>
