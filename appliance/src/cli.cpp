@@ -273,6 +273,7 @@ int run_cli(int argc, char** argv) {
   auto* robot_add_command = robot_command->add_subcommand(
       "add", "add a robot (login robot+NAME) and print its token, once: TOKEN=$(berth robot add NAME ...)");
   auto* robot_list_command = robot_command->add_subcommand("list", "list the robots, their state and last sign-in");
+  robot_list_command->add_flag("--json", json_output, "a JSON array instead of the table");
   auto* robot_revoke_command =
       robot_command->add_subcommand("revoke", "stop a robot at once: no sign-in, its tokens refused");
   auto* robot_rotate_command =
@@ -323,6 +324,7 @@ int run_cli(int argc, char** argv) {
   promote_command->add_option("--parallel", promote_options.parallel, "blobs uploaded at once (default 4)")
       ->check(CLI::Range(1, 32));
   promote_command->add_flag("--history", promote_history_wanted, "list every promotion from the audit log");
+  promote_command->add_flag("--json", json_output, "with --history: a JSON array of the audit records");
 
   try {
     app.parse(argc, argv);
@@ -397,7 +399,7 @@ int run_cli(int argc, char** argv) {
     if (user_list_command->parsed()) return user_list(load(global), json_output, std::cout);
     if (!robot_expires.empty()) robot_options.lifetime = parse_robot_lifetime(robot_expires);
     if (robot_add_command->parsed()) return robot_add(load(global), robot_options, std::cout, std::cerr);
-    if (robot_list_command->parsed()) return robot_list(load(global), std::cout);
+    if (robot_list_command->parsed()) return robot_list(load(global), json_output, std::cout);
     if (robot_revoke_command->parsed()) return robot_revoke(load(global), robot_options.name, std::cout);
     if (robot_rotate_command->parsed())
       return robot_rotate(load(global), robot_options.name, robot_options.lifetime, std::cout, std::cerr);
@@ -418,7 +420,7 @@ int run_cli(int argc, char** argv) {
       return backup_restore(load(global), backup_id, restore_target, restore_force, restore_time, std::cout);
 
     if (promote_command->parsed()) {
-      if (promote_history_wanted) return promote_history(load(global), std::cout);
+      if (promote_history_wanted) return promote_history(load(global), json_output, std::cout);
       if (promote_options.source.empty() || (promote_options.environment.empty() && promote_options.registry.empty())) {
         std::cerr << "berth: promote needs SOURCE and a target: berth promote REPOSITORY:TAG --to ENV, or "
                      "--to-registry URL\n";

@@ -226,9 +226,19 @@ int promote(Config const& config, PromoteOptions const& options, std::ostream& o
   return 0;
 }
 
-int promote_history(Config const& config, std::ostream& out) {
+int promote_history(Config const& config, bool json, std::ostream& out) {
   auto const file = promotion_log_file(config);
   std::ifstream in(file);
+  if (json) {
+    // The audit records as they were written (one JSON object a line), as one array.
+    auto list = nlohmann::json::array();
+    for (std::string line; in && std::getline(in, line);) {
+      auto record = nlohmann::json::parse(line, nullptr, false);
+      if (record.is_object()) list.push_back(std::move(record));  // a torn last line after a crash: skipped
+    }
+    out << list.dump(2) << "\n";
+    return 0;
+  }
   if (!in) {
     out << "no promotions yet (" << file.string() << ")\n";
     return 0;

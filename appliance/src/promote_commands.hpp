@@ -28,7 +28,7 @@ struct PromoteOptions {
 int promote(Config const& config, PromoteOptions const& options, std::ostream& out);
 
 /// `berth promote --history`: the audit log, oldest first. Returns the exit code.
-int promote_history(Config const& config, std::ostream& out);
+int promote_history(Config const& config, bool json, std::ostream& out);
 
 /// The audit log file: <primary>/promotions/history.jsonl.
 std::filesystem::path promotion_log_file(Config const& config);

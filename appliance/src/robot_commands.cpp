@@ -7,6 +7,8 @@
 #include <charconv>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "berth/proxy/htpasswd.hpp"
 #include "berth/proxy/robots.hpp"
 
@@ -105,8 +107,30 @@ int robot_add(Config const& config, RobotAddOptions const& options, std::ostream
   return 0;
 }
 
-int robot_list(Config const& config, std::ostream& out) {
+int robot_list(Config const& config, bool json, std::ostream& out) {
   auto const robots = proxy::RobotsFile::read(robots_file(config));
+  if (json) {
+    auto const last_use = proxy::read_robot_last_use(robot_last_use_file(config));
+    auto const now = RobotClock::now();
+    auto const time_or_null = [](std::optional<RobotClock::time_point> const& when) {
+      return when ? nlohmann::ordered_json(proxy::format_robot_time(*when)) : nlohmann::ordered_json(nullptr);
+    };
+    auto list = nlohmann::ordered_json::array();
+    for (auto const& robot : robots.robots()) {
+      auto const used = last_use.find(robot.name);
+      list.push_back({{"name", robot.name},
+                      {"login", proxy::robot_login(robot.name)},
+                      {"state", std::string(to_string(robot.state_at(now)))},
+                      {"groups", robot.groups},
+                      {"description", robot.description},
+                      {"created", proxy::format_robot_time(robot.created)},
+                      {"expires", time_or_null(robot.expires)},
+                      {"last_used", time_or_null(used == last_use.end() ? std::nullopt
+                                                                        : std::optional(used->second))}});
+    }
+    out << list.dump(2) << "\n";
+    return 0;
+  }
   if (robots.robots().empty()) {
     out << "no robots in " << robots_file(config).string() << "\n";
     return 0;

@@ -32,7 +32,7 @@ struct RobotAddOptions {
 int robot_add(Config const& config, RobotAddOptions const& options, std::ostream& out, std::ostream& err);
 
 /// `berth robot list`: one line per robot with its login, state, groups, times and description.
-int robot_list(Config const& config, std::ostream& out);
+int robot_list(Config const& config, bool json, std::ostream& out);
 
 /// `berth robot revoke NAME`: the robot can no longer sign in; its tokens stop working at once.
 int robot_revoke(Config const& config, std::string const& name, std::ostream& out);

@@ -148,6 +148,10 @@ TEST_F(Promote, CopiesAMultiLayerImageByteForByteAndThenSendsNothing) {
   EXPECT_TRUE(contains(history.output, "api/app:v1")) << history.output;
   auto log = read_file(source_.data_dir() / "promotions" / "history.jsonl");
   EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 3) << log;
+  auto const records = nlohmann::json::parse(source_.command({"promote", "--history", "--json"}).output);
+  ASSERT_EQ(records.size(), 3u) << records.dump();
+  EXPECT_EQ(records[0]["source"], "api/app:v1") << records.dump();
+  EXPECT_TRUE(records[0].contains("time")) << records.dump();
   auto const record = nlohmann::json::parse(log.substr(0, log.find('\n')));
   EXPECT_EQ(record["digest"], image.manifest.digest);
   EXPECT_EQ(record["target"], "https://" + target_address() + "/api/app");

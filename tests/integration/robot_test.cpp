@@ -115,6 +115,15 @@ TEST_F(Robots, PushWithinItsGrantsWithoutARestart) {
   // The sign-in was recorded, the secret never: not in the robots file, not in the log.
   auto const list = robot({"list"});
   ASSERT_EQ(list.exit_code, 0) << list.output;
+  auto const listed = nlohmann::json::parse(robot({"list", "--json"}).output);
+  ASSERT_EQ(listed.size(), 2u) << listed.dump();
+  EXPECT_EQ(listed[0]["name"], "ci");
+  EXPECT_EQ(listed[0]["login"], "robot+ci");
+  EXPECT_EQ(listed[0]["state"], "active");
+  EXPECT_EQ(listed[0]["groups"], nlohmann::json::parse(R"(["ci"])"));
+  EXPECT_TRUE(listed[0]["expires"].is_string()) << listed.dump();
+  EXPECT_TRUE(listed[0]["last_used"].is_string()) << listed.dump();  // it signed in above
+  EXPECT_TRUE(listed[1]["expires"].is_null()) << listed.dump();
   auto const ci_line = list.output.substr(list.output.find("\nci "));
   EXPECT_NE(ci_line.find("robot+ci"), std::string::npos) << list.output;
   EXPECT_NE(ci_line.find("active"), std::string::npos) << list.output;
