@@ -71,12 +71,19 @@ using Value = std::variant<std::string, std::int64_t, fs::path, Endpoint, bool, 
 
 // Where a custom reader is: the document's directory (for relative paths) and a way to report a
 // problem at a node, which throws ConfigError with the node's line and column.
+std::string describe_node(YAML::Node const& node);  // below, with the other readers
+
 struct NodeContext {
   fs::path base_dir;
   std::function<void(YAML::Node const&, std::string const&)> fail;
   [[noreturn]] void error(YAML::Node const& node, std::string const& problem) const {
     fail(node, problem);
     std::abort();  // fail() always throws
+  }
+  /// `text`, the scalar of `node` at `where` (e.g. "routes[0].strip_prefix"), as true or false.
+  bool boolean(YAML::Node const& node, std::string const& text, std::string const& where) const {
+    if (text != "true" && text != "false") error(node, where + ": expected true or false, got " + describe_node(node));
+    return text == "true";
   }
 };
 
@@ -972,10 +979,7 @@ void read_routes(Config& config, YAML::Node const& node, NodeContext const& cont
         route.upstream_port = upstream->port;
         has_upstream = true;
       } else if (field == "strip_prefix") {
-        auto const text = scalar(value, field);
-        if (text != "true" && text != "false")
-          context.error(value, where + ".strip_prefix: expected true or false, got " + describe_node(value));
-        route.strip_prefix = text == "true";
+        route.strip_prefix = context.boolean(value, scalar(value, field), where + ".strip_prefix");
       } else if (field == "timeout") {
         auto const seconds = parse_duration(scalar(value, field));
         if (!seconds || *seconds < 1 || *seconds > hour)
@@ -1274,15 +1278,9 @@ void read_databases(Config& config, YAML::Node const& node, NodeContext const& c
         if (text.empty()) context.error(value, where + ".migrations: expected a path");
         app.migrations = (context.base_dir / text).lexically_normal();
       } else if (field == "migrate_on_start") {
-        auto const text = scalar(value, field);
-        if (text != "true" && text != "false")
-          context.error(value, where + ".migrate_on_start: expected true or false, got " + describe_node(value));
-        app.migrate_on_start = text == "true";
+        app.migrate_on_start = context.boolean(value, scalar(value, field), where + ".migrate_on_start");
       } else if (field == "baseline_on_migrate") {
-        auto const text = scalar(value, field);
-        if (text != "true" && text != "false")
-          context.error(value, where + ".baseline_on_migrate: expected true or false, got " + describe_node(value));
-        app.baseline_on_migrate = text == "true";
+        app.baseline_on_migrate = context.boolean(value, scalar(value, field), where + ".baseline_on_migrate");
       } else if (field == "baseline_version") {
         auto const text = scalar(value, field);
         try {
