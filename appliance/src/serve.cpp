@@ -203,9 +203,15 @@ int serve(Config const& given) {
   // A restored copy served on the original's backup volume must not archive into the original's
   // WAL archive: only the owner of the backup volume archives there. The first start makes this
   // volume's identity and claims a backup volume nobody owns yet.
-  if (!owns_backup_volume(config.primary, config.backup)) {
-    log->error("{}", foreign_backup_volume_problem(config.primary, config.backup));
-    config.postgres.wal_archive_dir.clear();
+  // A backup volume that cannot be read or written (a disk not mounted) does not keep the
+  // registry from serving: archiving then fails, and says so, as it would anyway.
+  try {
+    if (!owns_backup_volume(config.primary, config.backup)) {
+      log->error("{}", foreign_backup_volume_problem(config.primary, config.backup));
+      config.postgres.wal_archive_dir.clear();
+    }
+  } catch (std::exception const& error) {
+    log->error("cannot check who owns the backup volume {}: {}", config.backup.string(), error.what());
   }
 
   // Clear crashed staging files and expired uploads before accepting new ones.

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -46,6 +47,34 @@ TEST(Serve, TheRunScriptHonoursBerthConfigAndPassesItsArgumentsOn) {
   EXPECT_TRUE(fs::exists(dir.path() / "var" / "run" / "berth.lock"));
   script.send_signal(SIGTERM);
   EXPECT_EQ(script.wait_exit(30s), 0) << script.output();
+}
+
+// Clients that hang up in the middle of a big download (a cancelled pull) cost their own
+// connection only: before berth ignored SIGPIPE, sendfile() to the closed socket ended the process.
+TEST(Serve, ClientsThatHangUpMidDownloadLeaveTheServerServing) {
+  BerthInstance berth;
+  std::string const body(32 << 20, 'b');
+  unsigned char hash[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(body.data(), body.size(), hash, &length, EVP_sha256(), nullptr);
+  std::string digest = "sha256:";
+  for (unsigned int i = 0; i < length; ++i) {
+    char hex[3];
+    std::snprintf(hex, sizeof hex, "%02x", hash[i]);
+    digest += hex;
+  }
+  auto const uploaded =
+      http_request("127.0.0.1", berth.port(), "POST", "/v2/api/big/blobs/uploads/?digest=" + digest, body,
+                   {{"Content-Type", "application/octet-stream"}});
+  ASSERT_TRUE(uploaded);
+  ASSERT_EQ(uploaded->status, 201) << uploaded->body;
+  for (int round = 0; round < 5; ++round) {
+    RawConnection hang_up("127.0.0.1", berth.port());
+    ASSERT_TRUE(hang_up.send("GET /v2/api/big/blobs/" + digest + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(hang_up.read_until("\r\n\r\n", 5s));
+  }  // each closes with most of the body unread
+  EXPECT_EQ(http_request("127.0.0.1", berth.port(), "GET", "/healthz")->status, 200) << berth.process().output();
+  EXPECT_FALSE(berth.process().wait_exit(100ms)) << berth.process().output();
 }
 
 TEST(Serve, AnnouncesRegistryV2OnTheApiBase) {
